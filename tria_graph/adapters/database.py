@@ -1,0 +1,153 @@
+"""The orders database: tables and the engine.
+
+SQLite file by default (DATABASE_URL unset); any SQLAlchemy URL otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+Money = Numeric(12, 2)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+    sku: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(40))
+    size: Mapped[str] = mapped_column(String(40), default="")
+    unit: Mapped[str] = mapped_column(String(20))
+    price: Mapped[Decimal] = mapped_column(Money)
+    stock: Mapped[int] = mapped_column(Integer)
+    min_order_qty: Mapped[int] = mapped_column(Integer)
+    aliases: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutletRow(Base):
+    __tablename__ = "outlets"
+    customer_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    contact_name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(40))
+    email: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str] = mapped_column(Text)
+    usual_order_value: Mapped[Decimal] = mapped_column(Money)
+    usual_order_days: Mapped[str] = mapped_column(String(80), default="")
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivery_date: Mapped[date] = mapped_column(Date)
+    subtotal: Mapped[Decimal] = mapped_column(Money)
+    gst: Mapped[Decimal] = mapped_column(Money)
+    total: Mapped[Decimal] = mapped_column(Money)
+    # The draft that became this order: a resumed or retried turn finds the order
+    # it already wrote instead of writing a second one.
+    draft_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    lines: Mapped[list[OrderLineRow]] = relationship(
+        back_populates="order", order_by="OrderLineRow.id", cascade="all, delete-orphan"
+    )
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    name: Mapped[str] = mapped_column(String(120))
+    unit: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    line_total: Mapped[Decimal] = mapped_column(Money)
+    order: Mapped[OrderRow] = relationship(back_populates="lines")
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # One order, one invoice: the database refuses a second.
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    subtotal: Mapped[Decimal] = mapped_column(Money)
+    gst: Mapped[Decimal] = mapped_column(Money)
+    total: Mapped[Decimal] = mapped_column(Money)
+    # local: stored here only; a later gateway (Xero) marks what it has sent.
+    delivery_status: Mapped[str] = mapped_column(String(20), default="local")
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EscalationRow(Base):
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    session_id: Mapped[str] = mapped_column(String(128), default="")
+    level: Mapped[str] = mapped_column(String(4))
+    kind: Mapped[str] = mapped_column(String(20))  # complaint | anomaly
+    reason: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChatSessionRow(Base):
+    __tablename__ = "chat_sessions"
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    Base.metadata.create_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,106 @@
+"""Invoices behind one interface, so Xero can replace the local store later.
+
+`LocalInvoiceGateway` keeps invoices in the orders database. It is idempotent per
+order: the invoices table allows one row per order, and asking again returns it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload, sessionmaker
+
+from ..domain.invoicing import due_date, invoice_amounts, invoice_number
+from .database import InvoiceRow, OrderRow
+
+
+class InvoiceError(Exception):
+    """The order cannot be invoiced (the message says why, for the customer)."""
+
+
+class InvoiceGateway(Protocol):
+    def invoice_for_order(self, customer_id: str, order_number: str, today: date) -> dict:
+        """The order's invoice, created on first request; raises InvoiceError."""
+        ...
+
+    def status(self) -> str:
+        """Circuit-breaker style state for /health: closed, open or not_configured."""
+        ...
+
+
+INVOICEABLE = ("confirmed", "out_for_delivery", "delivered")
+
+
+def invoice_dict(row: InvoiceRow, order: OrderRow) -> dict:
+    return {
+        "number": row.number,
+        "order_number": order.number,
+        "issued_on": row.issued_on,
+        "due_on": row.due_on,
+        "subtotal": row.subtotal,
+        "gst": row.gst,
+        "total": row.total,
+        "status": row.delivery_status,
+        "lines": [
+            {
+                "sku": line.sku,
+                "description": line.name,
+                "quantity": line.quantity,
+                "unit_amount": line.unit_price,
+                "line_amount": line.line_total,
+            }
+            for line in order.lines
+        ],
+    }
+
+
+class LocalInvoiceGateway:
+    def __init__(self, sessions: sessionmaker, tax_rate: float, payment_terms_days: int) -> None:
+        self.sessions = sessions
+        self.tax_rate = tax_rate
+        self.payment_terms_days = payment_terms_days
+
+    def status(self) -> str:
+        return "not_configured"
+
+    def invoice_for_order(self, customer_id: str, order_number: str, today: date) -> dict:
+        with self.sessions() as s:
+            order = s.scalar(
+                select(OrderRow)
+                .options(selectinload(OrderRow.lines))
+                .where(OrderRow.customer_id == customer_id, OrderRow.number == order_number)
+            )
+            if order is None:
+                raise InvoiceError(f"I couldn't find order {order_number} on your account.")
+            existing = s.scalar(select(InvoiceRow).where(InvoiceRow.order_id == order.id))
+            if existing is not None:
+                return invoice_dict(existing, order)
+            if order.status not in INVOICEABLE:
+                raise InvoiceError(
+                    f"Order {order.number} is {order.status.replace('_', ' ')}, so it has no invoice"
+                    + (" yet; the invoice is issued once the order is confirmed." if order.status == "pending" else ".")
+                )
+            amounts = invoice_amounts(
+                [{"line_total": line.line_total} for line in order.lines], self.tax_rate
+            )
+            row = InvoiceRow(
+                order_id=order.id,
+                customer_id=customer_id,
+                issued_on=today,
+                due_on=due_date(today, self.payment_terms_days),
+                created_at=datetime.now(timezone.utc),
+                **amounts,
+            )
+            s.add(row)
+            try:
+                s.flush()
+                row.number = invoice_number(today.year, row.id)
+                s.commit()
+            except IntegrityError:
+                # A concurrent request invoiced this order first: return that invoice.
+                s.rollback()
+                row = s.scalar(select(InvoiceRow).where(InvoiceRow.order_id == order.id))
+            return invoice_dict(row, order)

@@ -1,0 +1,157 @@
+"""The policy knowledge base: markdown documents split into passages, in Chroma.
+
+A passage is one paragraph or one bullet of a policy document. It keeps the
+document's title and the section heading it sits under, so a reply can name its
+source, and it is embedded together with that heading so short rules still carry
+their topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import chromadb
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from ..domain.catalog import Product
+from ..domain.money import fmt
+
+
+@dataclass(frozen=True)
+class Passage:
+    document: str
+    section: str
+    text: str
+
+    @property
+    def id(self) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{self.document} {self.section}".lower()).strip("-")
+        return f"{slug}-{abs(hash(self.text)) % 10**8:08d}"
+
+
+def split_markdown(markdown: str) -> list[Passage]:
+    """Passages of one document: paragraphs and bullets under `## ` sections."""
+    title, section = "", ""
+    passages: list[Passage] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        text = " ".join(line.strip() for line in block).strip()
+        block.clear()
+        if text and title:
+            passages.append(Passage(title, section or title, _plain(text)))
+
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# "):
+            flush()
+            title = stripped[2:].strip()
+        elif stripped.startswith("## ") or stripped.startswith("### "):
+            flush()
+            section = stripped.lstrip("#").strip()
+        elif not stripped:
+            flush()
+        elif re.match(r"^([-*+]|\d+\.)\s+", stripped):
+            flush()
+            block.append(re.sub(r"^([-*+]|\d+\.)\s+", "", stripped))
+        else:
+            block.append(stripped)
+    flush()
+    return passages
+
+
+def _plain(text: str) -> str:
+    """Markdown emphasis and links out, for quoting in a chat reply."""
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
+    text = re.sub(r"(\*\*|__|`)", "", text)
+    return re.sub(r"(?<!\w)[*_](\S[^*_]*\S|\S)[*_](?!\w)", r"\1", text)
+
+
+def catalog_passages(products: Iterable[Product]) -> list[Passage]:
+    """The product catalogue as passages, so product questions retrieve prices."""
+    return [
+        Passage(
+            "Product Catalogue",
+            p.category.replace("_", " ").title(),
+            f"{p.name} ({p.sku}) costs {fmt(p.price)} per {p.unit} before GST; "
+            f"the minimum order is {p.min_order_qty} {p.unit}s.",
+        )
+        for p in products
+    ]
+
+
+def load_policy_passages(policy_dir: Path) -> list[Passage]:
+    passages: list[Passage] = []
+    for path in sorted(policy_dir.glob("*.md")):
+        passages.extend(split_markdown(path.read_text(encoding="utf-8")))
+    return passages
+
+
+class PolicyKB:
+    def __init__(self, embeddings: Embeddings, persist_dir: Path, collection: str) -> None:
+        self.embeddings = embeddings
+        self.persist_dir = Path(persist_dir)
+        self.collection = collection
+        self._store: Chroma | None = None
+
+    @property
+    def store(self) -> Chroma:
+        if self._store is None:
+            self.persist_dir.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(
+                path=str(self.persist_dir),
+                settings=chromadb.config.Settings(anonymized_telemetry=False),
+            )
+            self._store = Chroma(
+                client=client,
+                collection_name=self.collection,
+                embedding_function=self.embeddings,
+                collection_metadata={"hnsw:space": "cosine"},
+            )
+        return self._store
+
+    def count(self) -> int:
+        return self.store._collection.count()
+
+    def build(
+        self,
+        passages: list[Passage],
+        batch_size: int = 32,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Replace the collection's contents with these passages."""
+        self.store.reset_collection()
+        for start in range(0, len(passages), batch_size):
+            batch = passages[start : start + batch_size]
+            self.store.add_documents(
+                [
+                    Document(
+                        page_content=f"{p.section}: {p.text}",
+                        metadata={"document": p.document, "section": p.section, "text": p.text},
+                    )
+                    for p in batch
+                ],
+                ids=[f"{start + i:05d}-{p.id}" for i, p in enumerate(batch)],
+            )
+            if on_progress:
+                on_progress(len(batch))
+        return self.count()
+
+    def search(self, query: str, k: int = 4) -> list[dict]:
+        """Best passages first, each with document, section, text and a 0..1 score."""
+        vector = self.embeddings.embed_query(query)
+        hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
+        return [
+            {
+                "document": doc.metadata["document"],
+                "section": doc.metadata["section"],
+                "text": doc.metadata["text"],
+                "score": round(float(score), 4),
+            }
+            for doc, score in hits
+        ]

@@ -1,0 +1,245 @@
+"""Reads and writes of the orders database, always scoped to one customer.
+
+Every query that returns orders, invoices or escalations takes the customer_id of the
+session, so no message can reach another outlet's data.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload, sessionmaker
+
+from ..domain.catalog import Product
+from ..domain.escalation import due_by
+from .database import (
+    ChatSessionRow,
+    EscalationRow,
+    InvoiceRow,
+    OrderLineRow,
+    OrderRow,
+    OutletRow,
+    ProductRow,
+)
+
+ORDER_NUMBER_BASE = 10000
+
+
+def order_number(order_id: int) -> str:
+    return f"SO-{ORDER_NUMBER_BASE + order_id}"
+
+
+def order_dict(row: OrderRow, invoice: InvoiceRow | None = None) -> dict:
+    return {
+        "number": row.number,
+        "status": row.status,
+        "created_at": row.created_at,
+        "delivery_date": row.delivery_date,
+        "subtotal": row.subtotal,
+        "gst": row.gst,
+        "total": row.total,
+        "lines": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "unit": line.unit,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "line_total": line.line_total,
+            }
+            for line in row.lines
+        ],
+        "invoice_number": invoice.number if invoice else None,
+    }
+
+
+class Repository:
+    def __init__(self, sessions: sessionmaker) -> None:
+        self.sessions = sessions
+
+    # --- health -------------------------------------------------------------
+    def ping(self) -> None:
+        with self.sessions() as s:
+            s.execute(text("SELECT 1"))
+
+    # --- catalog and outlets -----------------------------------------------
+    def products(self) -> list[Product]:
+        with self.sessions() as s:
+            rows = s.scalars(select(ProductRow).order_by(ProductRow.sku)).all()
+        return [
+            Product(
+                sku=r.sku,
+                name=r.name,
+                category=r.category,
+                size=r.size,
+                unit=r.unit,
+                price=Decimal(r.price),
+                stock=r.stock,
+                min_order_qty=r.min_order_qty,
+                aliases=tuple(a.strip() for a in r.aliases.split(";") if a.strip()),
+            )
+            for r in rows
+        ]
+
+    def outlet(self, customer_id: str) -> dict | None:
+        with self.sessions() as s:
+            row = s.get(OutletRow, customer_id)
+            if row is None:
+                return None
+            return {
+                "customer_id": row.customer_id,
+                "name": row.name,
+                "contact_name": row.contact_name,
+                "usual_order_value": Decimal(row.usual_order_value),
+            }
+
+    def has_orders(self, customer_id: str) -> bool:
+        with self.sessions() as s:
+            return s.scalar(
+                select(func.count()).select_from(OrderRow).where(
+                    OrderRow.customer_id == customer_id, OrderRow.status != "cancelled"
+                )
+            ) > 0
+
+    # --- sessions -----------------------------------------------------------
+    def bind_session(self, session_id: str, customer_id: str, now: datetime) -> str:
+        """The customer who owns the session; the first caller becomes the owner."""
+        with self.sessions() as s:
+            row = s.get(ChatSessionRow, session_id)
+            if row is not None:
+                return row.customer_id
+            s.add(ChatSessionRow(session_id=session_id, customer_id=customer_id, created_at=now))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return s.get(ChatSessionRow, session_id).customer_id
+            return customer_id
+
+    # --- orders -------------------------------------------------------------
+    def order(self, customer_id: str, number: str) -> dict | None:
+        with self.sessions() as s:
+            row = s.scalar(
+                select(OrderRow)
+                .options(selectinload(OrderRow.lines))
+                .where(OrderRow.customer_id == customer_id, OrderRow.number == number)
+            )
+            return self._with_invoice(s, row)
+
+    def latest_order(self, customer_id: str) -> dict | None:
+        with self.sessions() as s:
+            row = s.scalar(
+                select(OrderRow)
+                .options(selectinload(OrderRow.lines))
+                .where(OrderRow.customer_id == customer_id)
+                .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
+                .limit(1)
+            )
+            return self._with_invoice(s, row)
+
+    @staticmethod
+    def _with_invoice(s, row: OrderRow | None) -> dict | None:
+        if row is None:
+            return None
+        invoice = s.scalar(select(InvoiceRow).where(InvoiceRow.order_id == row.id))
+        return order_dict(row, invoice)
+
+    def place_order(self, customer_id: str, draft: dict, placed_at: datetime) -> dict:
+        """Write a confirmed draft as an order, once: the draft id is unique."""
+        with self.sessions() as s:
+            existing = s.scalar(
+                select(OrderRow)
+                .options(selectinload(OrderRow.lines))
+                .where(OrderRow.draft_id == draft["draft_id"])
+            )
+            if existing is not None:
+                return order_dict(existing)
+            row = OrderRow(
+                customer_id=customer_id,
+                status="confirmed",
+                created_at=placed_at,
+                delivery_date=draft["delivery_date"],
+                subtotal=draft["subtotal"],
+                gst=draft["gst"],
+                total=draft["total"],
+                draft_id=draft["draft_id"],
+                lines=[
+                    OrderLineRow(
+                        sku=line["sku"],
+                        name=line["name"],
+                        unit=line["unit"],
+                        quantity=line["quantity"],
+                        unit_price=line["unit_price"],
+                        line_total=line["line_total"],
+                    )
+                    for line in draft["lines"]
+                ],
+            )
+            s.add(row)
+            for line in draft["lines"]:
+                product = s.get(ProductRow, line["sku"])
+                product.stock = max(0, product.stock - line["quantity"])
+            try:
+                s.flush()
+                row.number = order_number(row.id)
+                s.commit()
+            except IntegrityError:
+                # Another process placed the same draft first.
+                s.rollback()
+                existing = s.scalar(
+                    select(OrderRow)
+                    .options(selectinload(OrderRow.lines))
+                    .where(OrderRow.draft_id == draft["draft_id"])
+                )
+                return order_dict(existing)
+            return order_dict(row)
+
+    # --- escalations --------------------------------------------------------
+    def count_escalations(self, customer_id: str) -> int:
+        with self.sessions() as s:
+            return s.scalar(
+                select(func.count()).select_from(EscalationRow).where(
+                    EscalationRow.customer_id == customer_id, EscalationRow.kind == "complaint"
+                )
+            )
+
+    def create_escalation(
+        self,
+        *,
+        customer_id: str,
+        session_id: str,
+        level: str,
+        kind: str,
+        reason: str,
+        message: str,
+        details: dict,
+        now: datetime,
+    ) -> dict:
+        with self.sessions() as s:
+            row = EscalationRow(
+                customer_id=customer_id,
+                session_id=session_id,
+                level=level,
+                kind=kind,
+                reason=reason,
+                message=message,
+                details=json.loads(json.dumps(details, default=str)),
+                status="open",
+                created_at=now,
+                due_at=due_by(now, level),
+            )
+            s.add(row)
+            s.flush()
+            row.reference = f"ESC-{row.id:05d}"
+            s.commit()
+            return {
+                "reference": row.reference,
+                "level": row.level,
+                "kind": row.kind,
+                "reason": row.reason,
+                "due_at": row.due_at,
+            }

@@ -1,0 +1,105 @@
+"""The `tria` command: serve, chat, db seed, kb build."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import typer
+from tqdm import tqdm
+
+from .config import DATA_DIR, get_settings
+
+app = typer.Typer(help="Tria customer-service bot.", no_args_is_help=True)
+db_app = typer.Typer(help="The orders database.", no_args_is_help=True)
+kb_app = typer.Typer(help="The policy knowledge base.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(kb_app, name="kb")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (HOST, default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (PORT, default 8003)."),
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("server.app:app", host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def chat(
+    customer: str = typer.Option(..., "--customer", help="Outlet id, e.g. OUT-001."),
+    session: str = typer.Option(None, help="Continue this session id."),
+) -> None:
+    """Chat with the bot in the terminal (Ctrl-D or 'quit' to leave)."""
+    from .bootstrap import open_chat_service
+    from .conversation import SessionForbidden, UnknownCustomer
+
+    session_id = session or f"cli-{uuid.uuid4().hex[:12]}"
+
+    async def loop() -> None:
+        async with open_chat_service() as service:
+            typer.echo(f"Session {session_id} as {customer}. Type 'quit' to leave.")
+            while True:
+                try:
+                    message = await asyncio.to_thread(input, "you> ")
+                except EOFError:
+                    break
+                if message.strip().lower() in ("quit", "exit"):
+                    break
+                if not message.strip():
+                    continue
+                try:
+                    result = await service.send(session_id, customer, message)
+                except UnknownCustomer:
+                    raise typer.BadParameter(f"no outlet has customer id {customer}", param_hint="--customer")
+                except SessionForbidden:
+                    raise typer.BadParameter("that session belongs to another customer", param_hint="--session")
+                typer.echo(f"tria> {result.reply}\n      [{result.intent} {result.confidence:.2f}, {result.latency_ms:.0f} ms]")
+
+    asyncio.run(loop())
+
+
+@db_app.command("seed")
+def db_seed(reset: bool = typer.Option(False, help="Empty every demo table first.")) -> None:
+    """Create the schema and write the demo data (once, unless --reset)."""
+    from .adapters.database import create_schema, make_engine, session_factory
+    from .demo_data import seed
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    with session_factory(engine)() as session:
+        result = seed(session, settings, reset=reset)
+    if result["seeded"]:
+        typer.echo(
+            f"Seeded {result['products']} products, {result['outlets']} outlets, "
+            f"{result['orders']} orders, {result['invoices']} invoices."
+        )
+    else:
+        typer.echo("Demo data already present (use --reset to start again).")
+
+
+@kb_app.command("build")
+def kb_build() -> None:
+    """Embed the policy documents and the product catalogue into Chroma."""
+    from .adapters.embeddings import LocalEmbeddings
+    from .adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
+    from .demo_data import read_catalog
+    from .domain.catalog import Product
+
+    settings = get_settings()
+    products = [
+        Product(sku=r["sku"], name=r["name"], category=r["category"], unit=r["unit"],
+                price=r["price"], stock=int(r["stock"]), min_order_qty=int(r["min_order_qty"]))
+        for r in read_catalog()
+    ]
+    passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(products)
+    kb = PolicyKB(LocalEmbeddings(), settings.resolved_chroma_dir, settings.chroma_collection)
+    with tqdm(total=len(passages), desc="Embedding passages", unit="passage") as bar:
+        count = kb.build(passages, on_progress=bar.update)
+    typer.echo(f"Knowledge base ready: {count} passages in {settings.resolved_chroma_dir}.")

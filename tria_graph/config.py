@@ -1,0 +1,75 @@
+"""Settings from the environment (and an optional .env file).
+
+Every knob an operator may turn lives here, under the names the runbook uses.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = PACKAGE_DIR / "data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Where state lives. Embedded defaults: files under VAR_DIR.
+    var_dir: Path = Field(default=Path("var"), alias="VAR_DIR")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    checkpoint_db: str = Field(default="", alias="CHECKPOINT_DB")
+    chroma_dir: str = Field(default="", alias="CHROMA_DIR")
+    chroma_collection: str = Field(default="tria_policies", alias="CHROMA_COLLECTION")
+    redis_url: str = Field(default="", alias="REDIS_URL")
+
+    # Server.
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8003, alias="PORT")
+    max_message_chars: int = Field(default=4000, alias="MAX_MESSAGE_CHARS")
+
+    # Business rules (the policy documents state the same values).
+    tax_rate: float = Field(default=0.09, alias="TAX_RATE")
+    timezone: str = Field(default="Asia/Singapore", alias="TIMEZONE")
+    order_cutoff: time = Field(default=time(14, 0), alias="ORDER_CUTOFF")
+    delivery_days: list[str] = Field(
+        default=["Tuesday", "Thursday", "Saturday"], alias="DELIVERY_DAYS"
+    )
+    delivery_window_start: time = Field(default=time(9, 0), alias="DELIVERY_WINDOW_START")
+    payment_terms_days: int = Field(default=30, alias="PAYMENT_TERMS_DAYS")
+    anomaly_usual_multiple: float = Field(default=2.0, alias="ANOMALY_USUAL_MULTIPLE")
+    anomaly_first_order_limit: float = Field(default=1000.0, alias="ANOMALY_FIRST_ORDER_LIMIT")
+    anomaly_any_order_limit: float = Field(default=5000.0, alias="ANOMALY_ANY_ORDER_LIMIT")
+
+    # Models.
+    intent_threshold: float = Field(default=0.45, alias="INTENT_THRESHOLD")
+    retrieval_k: int = Field(default=4, alias="RETRIEVAL_K")
+    history_turns: int = Field(default=20, alias="HISTORY_TURNS")
+
+    @field_validator("delivery_days", mode="before")
+    @classmethod
+    def _split_days(cls, value):
+        if isinstance(value, str):
+            return [d.strip().capitalize() for d in value.split(",") if d.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'tria.db'}"
+
+    @property
+    def resolved_checkpoint_db(self) -> Path:
+        return Path(self.checkpoint_db) if self.checkpoint_db else self.var_dir / "checkpoints.db"
+
+    @property
+    def resolved_chroma_dir(self) -> Path:
+        return Path(self.chroma_dir) if self.chroma_dir else self.var_dir / "chroma"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

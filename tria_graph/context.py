@@ -1,0 +1,40 @@
+"""Runtime dependencies: everything a node may use, passed in per invocation.
+
+Nodes get these through LangGraph's runtime context (`runtime.context`), never
+through globals, so a test builds the graph with its own parts (a fixed clock, a
+temporary database, a fake invoice gateway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from .adapters.intent_classifier import IntentClassifier
+from .adapters.invoices import InvoiceGateway
+from .adapters.policy_kb import PolicyKB
+from .adapters.repository import Repository
+from .config import Settings
+from .domain.catalog import CatalogMatcher
+
+
+@dataclass
+class Context:
+    settings: Settings
+    repository: Repository
+    invoices: InvoiceGateway
+    policy_kb: PolicyKB
+    classifier: IntentClassifier
+    catalog: CatalogMatcher
+    clock: Callable[[], datetime] = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            zone = ZoneInfo(self.settings.timezone)
+            self.clock = lambda: datetime.now(zone)
+
+    def now(self) -> datetime:
+        """Business time (Singapore), timezone-aware."""
+        return self.clock()

@@ -1,0 +1,171 @@
+"""Deterministic demo data: the catalog, 12 outlets and ~300 past orders.
+
+Orders are generated from a fixed random seed relative to the day of seeding, so a
+demo always has recent history (delivered orders, one out for delivery today, some
+upcoming) and the same data for the same day.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from .adapters.database import (
+    Base,
+    ChatSessionRow,
+    EscalationRow,
+    InvoiceRow,
+    OrderLineRow,
+    OrderRow,
+    OutletRow,
+    ProductRow,
+)
+from .adapters.repository import order_number
+from .config import DATA_DIR, Settings
+from .domain.delivery import weekday_index
+from .domain.invoicing import due_date, invoice_amounts, invoice_number
+from .domain.money import to_money
+
+SEED = 20261122
+ORDER_COUNT = 300
+HISTORY_DAYS = 180
+
+# What each kind of outlet buys, by category.
+_BASKETS = {
+    "pizza": ["pizza_box", "bag", "napkin", "cutlery"],
+    "cafe": ["cup", "lid", "bag", "napkin"],
+    "tea": ["cup", "lid", "bag"],
+    "meals": ["meal_box", "cutlery", "bag", "napkin"],
+}
+
+
+def read_catalog() -> list[dict]:
+    with open(DATA_DIR / "catalog.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_outlets() -> list[dict]:
+    with open(DATA_DIR / "outlets.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def is_seeded(session: Session) -> bool:
+    return (session.scalar(select(func.count()).select_from(ProductRow)) or 0) > 0
+
+
+def seed(session: Session, settings: Settings, today: date | None = None, reset: bool = False) -> dict:
+    """Write the demo data; with reset, every demo table is emptied first."""
+    zone = ZoneInfo(settings.timezone)
+    today = today or datetime.now(zone).date()
+    if reset:
+        for table in (ChatSessionRow, EscalationRow, InvoiceRow, OrderLineRow, OrderRow, OutletRow, ProductRow):
+            session.execute(delete(table))
+    elif is_seeded(session):
+        return {"seeded": False}
+
+    products = [
+        ProductRow(
+            sku=r["sku"], name=r["name"], category=r["category"], size=r["size"], unit=r["unit"],
+            price=Decimal(r["price"]), stock=int(r["stock"]), min_order_qty=int(r["min_order_qty"]),
+            aliases=r["aliases"],
+        )
+        for r in read_catalog()
+    ]
+    outlets = [
+        OutletRow(
+            customer_id=r["customer_id"], name=r["name"], contact_name=r["contact_name"],
+            phone=r["phone"], email=r["email"], address=r["address"],
+            usual_order_value=Decimal(r["usual_order_value"]), usual_order_days=r["usual_order_days"],
+        )
+        for r in read_outlets()
+    ]
+    session.add_all(products + outlets)
+    session.flush()
+
+    orders = _orders(random.Random(SEED), products, outlets, today, settings, zone)
+    orders.sort(key=lambda o: o.created_at)
+    for order in orders:
+        session.add(order)
+        session.flush()
+        order.number = order_number(order.id)
+    invoices = 0
+    for order in orders:
+        if order.status == "delivered" and order.delivery_date <= today - timedelta(days=3):
+            amounts = invoice_amounts([{"line_total": line.line_total} for line in order.lines], settings.tax_rate)
+            row = InvoiceRow(
+                order_id=order.id, customer_id=order.customer_id, issued_on=order.delivery_date,
+                due_on=due_date(order.delivery_date, settings.payment_terms_days),
+                created_at=datetime.combine(order.delivery_date, time(18, 0), zone), **amounts,
+            )
+            session.add(row)
+            session.flush()
+            row.number = invoice_number(order.delivery_date.year, row.id)
+            invoices += 1
+    session.commit()
+    return {"seeded": True, "products": len(products), "outlets": len(outlets), "orders": len(orders), "invoices": invoices}
+
+
+def _kind(outlet: OutletRow) -> str:
+    name = outlet.name.lower()
+    if "pizz" in name:
+        return "pizza"
+    if "tea" in name or "bubble" in name:
+        return "tea"
+    if "kopi" in name or "cafe" in name or "coffee" in name or "bake" in name:
+        return "cafe"
+    return "meals"
+
+
+def _orders(rng, products, outlets, today, settings, zone) -> list[OrderRow]:
+    ordering = [o for o in outlets if o.usual_order_value > 0]
+    weights = [float(o.usual_order_value) ** 0.5 for o in ordering]
+    by_category: dict[str, list[ProductRow]] = {}
+    for p in products:
+        if p.stock > 0:
+            by_category.setdefault(p.category, []).append(p)
+    orders: list[OrderRow] = []
+    for _ in range(ORDER_COUNT):
+        outlet = rng.choices(ordering, weights)[0]
+        days = [weekday_index(d) for d in (outlet.usual_order_days or "Tuesday").split(";") if d] or [1]
+        delivery = today - timedelta(days=rng.randint(-6, HISTORY_DAYS))
+        while delivery.weekday() not in days:
+            delivery -= timedelta(days=1)
+        created = datetime.combine(delivery - timedelta(days=rng.randint(1, 3)), time(rng.randint(8, 13), rng.choice([0, 15, 30, 45])), zone)
+        lines = _lines(rng, by_category, _BASKETS[_kind(outlet)], outlet.usual_order_value)
+        subtotal = to_money(sum((line.line_total for line in lines), Decimal("0")))
+        gst = to_money(subtotal * Decimal(str(settings.tax_rate)))
+        if delivery < today:
+            status = "cancelled" if rng.random() < 0.05 else "delivered"
+        elif delivery == today:
+            status = "out_for_delivery"
+        else:
+            status = "pending" if rng.random() < 0.3 else "confirmed"
+        orders.append(OrderRow(
+            customer_id=outlet.customer_id, status=status, created_at=created, delivery_date=delivery,
+            subtotal=subtotal, gst=gst, total=subtotal + gst, lines=lines,
+        ))
+    return orders
+
+
+def _lines(rng, by_category, categories, usual_value: Decimal) -> list[OrderLineRow]:
+    chosen = [rng.choice(by_category[c]) for c in categories[: rng.randint(1, len(categories))] if c in by_category]
+    budget = float(usual_value) * rng.uniform(0.7, 1.2)
+    share = budget / len(chosen)
+    lines = []
+    for product in chosen:
+        units = max(1, round(share / float(product.price) / product.min_order_qty))
+        quantity = units * product.min_order_qty
+        lines.append(OrderLineRow(
+            sku=product.sku, name=product.name, unit=product.unit, quantity=quantity,
+            unit_price=product.price, line_total=to_money(product.price * quantity),
+        ))
+    return lines
+
+
+__all__ = ["seed", "is_seeded", "read_catalog", "read_outlets", "Base"]

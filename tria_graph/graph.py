@@ -1,0 +1,114 @@
+"""The conversation graph: wiring only. Each node lives in `nodes/`.
+
+    START -> guard -> classify -+- policy_question / product_inquiry -> retrieve_policy -> respond
+                                +- order_status / invoice_request -> lookup_order -> (create_invoice) -> respond
+                                +- order_placement -> draft_order -> respond | escalate (held for review)
+                                +- complaint -> escalate -> respond
+                                +- greeting / out_of_scope -> respond
+    respond -> await_confirmation (interrupt) when a draft waits for "yes", else END
+    await_confirmation -> yes: place_order -> create_invoice -> respond
+                       -> no: respond      -> change: draft_order      -> other: guard
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from .context import Context
+from .nodes.await_confirmation import await_confirmation
+from .nodes.classify import classify
+from .nodes.create_invoice import create_invoice
+from .nodes.draft_order import draft_order
+from .nodes.escalate import escalate
+from .nodes.guard import guard
+from .nodes.lookup_order import lookup_order
+from .nodes.place_order import place_order
+from .nodes.respond import respond
+from .nodes.retrieve_policy import retrieve_policy
+from .state import State
+
+
+def after_guard(state: State) -> Literal["classify", "respond"]:
+    return "respond" if state.get("blocked") else "classify"
+
+
+def after_classify(
+    state: State,
+) -> Literal["retrieve_policy", "lookup_order", "draft_order", "escalate", "respond"]:
+    intent = state["intent"]
+    if intent in ("policy_question", "product_inquiry"):
+        return "retrieve_policy"
+    if intent in ("order_status", "invoice_request"):
+        return "lookup_order"
+    if intent == "order_placement":
+        return "draft_order"
+    if intent == "complaint":
+        return "escalate"
+    return "respond"
+
+
+def after_lookup(state: State) -> Literal["create_invoice", "respond"]:
+    if state["intent"] == "invoice_request" and state.get("order") and not state.get("order_not_found"):
+        return "create_invoice"
+    return "respond"
+
+
+def after_draft(state: State) -> Literal["escalate", "respond"]:
+    return "escalate" if state["draft"]["status"] == "held_for_review" else "respond"
+
+
+def after_respond(state: State) -> Literal["await_confirmation", "__end__"]:
+    draft = state.get("draft")
+    if draft and draft["status"] == "awaiting_confirmation":
+        return "await_confirmation"
+    return END
+
+
+def after_answer(state: State) -> Literal["place_order", "cancel_draft", "draft_order", "guard"]:
+    return {"yes": "place_order", "no": "cancel_draft", "change": "draft_order"}.get(
+        state["answer"], "guard"
+    )
+
+
+def cancel_draft(state: State) -> dict:
+    """'no' to a pending draft: mark it cancelled (nothing was written)."""
+    return {"draft": {**state["draft"], "status": "cancelled"}}
+
+
+def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    """The compiled conversation graph. Invoke it with `context=Context(...)`.
+
+    Without a checkpointer it keeps conversations in memory; the server passes the
+    SQLite (embedded) or Postgres saver so every turn survives a restart.
+    """
+    g = StateGraph(State, context_schema=Context)
+    g.add_node("guard", guard)
+    g.add_node("classify", classify)
+    g.add_node("retrieve_policy", retrieve_policy)
+    g.add_node("lookup_order", lookup_order)
+    g.add_node("draft_order", draft_order)
+    g.add_node("await_confirmation", await_confirmation)
+    g.add_node("cancel_draft", cancel_draft)
+    g.add_node("place_order", place_order)
+    g.add_node("create_invoice", create_invoice)
+    g.add_node("escalate", escalate)
+    g.add_node("respond", respond)
+
+    g.add_edge(START, "guard")
+    g.add_conditional_edges("guard", after_guard)
+    g.add_conditional_edges("classify", after_classify)
+    g.add_edge("retrieve_policy", "respond")
+    g.add_conditional_edges("lookup_order", after_lookup)
+    g.add_conditional_edges("draft_order", after_draft)
+    g.add_edge("escalate", "respond")
+    g.add_conditional_edges("respond", after_respond)
+    g.add_conditional_edges("await_confirmation", after_answer)
+    g.add_edge("cancel_draft", "respond")
+    g.add_edge("place_order", "create_invoice")
+    g.add_edge("create_invoice", "respond")
+    return g.compile(checkpointer=checkpointer if checkpointer is not None else InMemorySaver())

@@ -1,0 +1,13 @@
+"""Retrieve the policy passages that answer the question."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from ..context import Context
+from ..state import State
+
+
+def retrieve_policy(state: State, runtime: Runtime[Context]) -> dict:
+    ctx = runtime.context
+    return {"passages": ctx.policy_kb.search(state["message"], k=ctx.settings.retrieval_k)}
