@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # Models.
     intent_threshold: float = Field(default=0.45, alias="INTENT_THRESHOLD")
     retrieval_k: int = Field(default=4, alias="RETRIEVAL_K")
+    # Below this cosine similarity the best passage does not answer the question.
+    retrieval_min_score: float = Field(default=0.3, alias="RETRIEVAL_MIN_SCORE")
     history_turns: int = Field(default=20, alias="HISTORY_TURNS")
 
     @field_validator("delivery_days", mode="before")

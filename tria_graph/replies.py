@@ -83,7 +83,11 @@ def policy_answer(
             lines.append(f"Cancelling {hours:g} hours before delivery is free (it is 24 hours or more before the delivery window).")
         else:
             lines.append(f"Cancelling {hours:g} hours before delivery costs {rate * 100:.0f}% of the order value.")
-        quoted = [p for p in passages if "cancel" in p["document"].lower()][:1]
+        # Quote the general rule, not a worked example that repeats the computed line.
+        quoted = [
+            p for p in passages
+            if "cancel" in p["document"].lower() and f"{hours:g} hour" not in p["text"]
+        ][:1]
     elif _asks_when_delivered(text) and not entities.get("order_numbers"):
         delivery = next_delivery_date(now, settings.order_cutoff, settings.delivery_days)
         lines.append(
@@ -93,11 +97,9 @@ def policy_answer(
     if not quoted:
         best = passages[0]
         quoted = [best]
-        # A close runner-up from the same section usually completes the rule.
+        # The runner-up from the same section usually completes the rule.
         for other in passages[1:2]:
-            if (other["document"], other["section"]) == (best["document"], best["section"]) and other[
-                "score"
-            ] >= best["score"] - 0.05:
+            if (other["document"], other["section"]) == (best["document"], best["section"]):
                 quoted.append(other)
     lines.extend(p["text"] for p in quoted)
     reply = " ".join(lines) + f" (Source: {source_label(quoted[0])}.)"
@@ -182,7 +184,7 @@ def order_status(order: dict | None, not_found: str | None) -> str:
         "confirmed": f"scheduled for delivery on {day(order['delivery_date'])}",
         "out_for_delivery": f"on its way today ({day(order['delivery_date'])})",
         "delivered": f"delivered on {day(order['delivery_date'])}",
-        "cancelled": "cancelled",
+        "cancelled": f"it was due on {day(order['delivery_date'])}",
     }.get(order["status"], "")
     items = ", ".join(f"{line['quantity']} \u00d7 {line['name']}" for line in order["lines"])
     invoice = f" Invoice: {order['invoice_number']}." if order.get("invoice_number") else ""

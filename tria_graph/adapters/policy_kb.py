@@ -4,6 +4,10 @@ A passage is one paragraph or one bullet of a policy document. It keeps the
 document's title and the section heading it sits under, so a reply can name its
 source, and it is embedded together with that heading so short rules still carry
 their topic.
+
+Search is hybrid: the small embedding model misses some plain keyword matches
+("what are your delivery days" vs "Tria delivers on Tuesday, ..."), so vector hits
+are fused with BM25 keyword hits by reciprocal rank.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chromadb
+import numpy as np
+from rank_bm25 import BM25Okapi
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -98,6 +104,8 @@ class PolicyKB:
         self.persist_dir = Path(persist_dir)
         self.collection = collection
         self._store: Chroma | None = None
+        self._keyword_index: tuple[BM25Okapi, list[dict]] | None = None
+        self._vectors: dict[str, np.ndarray] = {}
 
     @property
     def store(self) -> Chroma:
@@ -126,6 +134,7 @@ class PolicyKB:
     ) -> int:
         """Replace the collection's contents with these passages."""
         self.store.reset_collection()
+        self._keyword_index = None
         for start in range(0, len(passages), batch_size):
             batch = passages[start : start + batch_size]
             self.store.add_documents(
@@ -143,15 +152,67 @@ class PolicyKB:
         return self.count()
 
     def search(self, query: str, k: int = 4) -> list[dict]:
-        """Best passages first, each with document, section, text and a 0..1 score."""
+        """Best passages first: document, section, text and cosine similarity `score`."""
         vector = self.embeddings.embed_query(query)
-        hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=k)
-        return [
-            {
+        pool = max(k * 3, 10)
+        hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=pool)
+        # Chroma returns cosine distance for this collection: lower is closer.
+        by_text = {
+            doc.metadata["text"]: {
                 "document": doc.metadata["document"],
                 "section": doc.metadata["section"],
                 "text": doc.metadata["text"],
-                "score": round(float(score), 4),
+                "score": round(1.0 - float(distance), 4),
             }
-            for doc, score in hits
-        ]
+            for doc, distance in hits
+        }
+        fused: dict[str, float] = {}
+        for rank, text in enumerate(by_text):
+            fused[text] = 1.0 / (_RRF_K + rank)
+        bm25, passages = self._keywords()
+        terms = _terms(query)
+        if terms:
+            scores = bm25.get_scores(terms)
+            ranked = sorted(range(len(passages)), key=lambda i: -scores[i])[:pool]
+            for rank, i in enumerate(ranked):
+                if scores[i] <= 0:
+                    break
+                passage = passages[i]
+                by_text.setdefault(passage["text"], {**passage, "score": None})
+                fused[passage["text"]] = fused.get(passage["text"], 0.0) + 1.0 / (_RRF_K + rank)
+        best = sorted(fused, key=lambda t: -fused[t])[:k]
+        results = [by_text[t] for t in best]
+        for r in results:
+            if r["score"] is None:  # a keyword-only hit: score it from its stored vector
+                r["score"] = round(float(self._vectors[r["text"]] @ vector), 4)
+        return results
+
+    def _keywords(self) -> tuple[BM25Okapi, list[dict]]:
+        if self._keyword_index is None:
+            data = self.store.get(include=["metadatas", "embeddings"])
+            self._vectors = {
+                m["text"]: np.asarray(v, dtype=np.float32)
+                for m, v in zip(data["metadatas"], data["embeddings"])
+            }
+            passages = [
+                {"document": m["document"], "section": m["section"], "text": m["text"]}
+                for m in data["metadatas"]
+            ]
+            corpus = [_terms(f"{p['section']} {p['text']}") or ["_"] for p in passages]
+            self._keyword_index = (BM25Okapi(corpus), passages)
+        return self._keyword_index
+
+
+_RRF_K = 60
+_STOPWORDS = set(
+    "a an the is are was were be been do does did to of in on at for by with from and or "
+    "if it its this that these those i we you your our my me us can could would should "
+    "will what when where which who how why there here any some much many have has had "
+    "not no yes please pls get".split()
+)
+
+
+def _terms(text: str) -> list[str]:
+    """Keyword terms: lower case, stop words out, cut to 6 letters as a cheap stem
+    (deliver / delivery / deliveries all become 'delive')."""
+    return [w[:6] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]

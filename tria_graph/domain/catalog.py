@@ -93,14 +93,21 @@ class CatalogMatcher:
     def match(self, text: str) -> MatchResult:
         items: list[RequestedItem] = []
         unknown: list[str] = []
+        text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text)  # 1,000 is one number, not a list
         for raw_segment in _SEPARATORS.split(text):
             if not raw_segment or not raw_segment.strip():
                 continue
             segment = normalise(raw_segment)
             sku, rest = self._find_product(segment)
             quantity = _quantity(rest if sku else segment)
-            if sku:
+            # Words the product name does not explain ("golden ... holders") mean the
+            # customer asked for something else that merely contains a product name.
+            unexplained = re.findall(r"[a-z]{3,}", _FILLER.sub(" ", _QUANTITY.sub(" ", rest)))
+            if sku and len(unexplained) < 2:
                 items.append(RequestedItem(sku=sku, quantity=quantity, text=raw_segment.strip()))
+                continue
+            if sku:
+                unknown.append(raw_segment.strip())
                 continue
             leftover = " ".join(_FILLER.sub(" ", _QUANTITY.sub(" ", segment)).split())
             if not leftover or not re.search(r"[a-z]{3,}", leftover):

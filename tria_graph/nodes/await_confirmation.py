@@ -32,7 +32,7 @@ def await_confirmation(state: State, runtime: Runtime[Context]) -> dict:
         # Confirmed after the cutoff passed: re-draft so the customer sees the new day.
         answer = "change"
     update = {**new_turn(message), "messages": [HumanMessage(message)], "answer": answer}
-    if answer == "change":
+    if answer != "other":
         update.update(intent="order_placement", confidence=1.0, entities=found)
     return update
 

@@ -10,4 +10,7 @@ from ..state import State
 
 def retrieve_policy(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    return {"passages": ctx.policy_kb.search(state["message"], k=ctx.settings.retrieval_k)}
+    passages = ctx.policy_kb.search(state["message"], k=ctx.settings.retrieval_k)
+    if not passages or max(p["score"] for p in passages) < ctx.settings.retrieval_min_score:
+        passages = []  # nothing relevant: the reply says so instead of quoting noise
+    return {"passages": passages}

@@ -1,0 +1,40 @@
+# The two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VAR_DIR ?= var
+export VAR_DIR
+
+.PHONY: install run seed kb test bench eval-classifier clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+seed: $(VAR_DIR)/tria.db
+$(VAR_DIR)/tria.db: | $(VENV)/.installed
+	$(BIN)/tria db seed
+
+kb: $(VAR_DIR)/chroma/.built
+$(VAR_DIR)/chroma/.built: $(wildcard tria_graph/data/policies/*.md) tria_graph/data/catalog.csv | $(VENV)/.installed
+	$(BIN)/tria kb build
+	touch $@
+
+run: install seed kb
+	$(BIN)/tria serve
+
+test: install
+	$(BIN)/pytest
+
+bench: install seed kb
+	$(BIN)/python scripts/bench_turns.py
+
+eval-classifier: install
+	$(BIN)/python scripts/eval_classifier.py
+
+clean:
+	rm -rf $(VAR_DIR)
