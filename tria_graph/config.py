@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import time
 from functools import lru_cache
+from typing import Annotated
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
@@ -36,7 +37,7 @@ class Settings(BaseSettings):
     tax_rate: float = Field(default=0.09, alias="TAX_RATE")
     timezone: str = Field(default="Asia/Singapore", alias="TIMEZONE")
     order_cutoff: time = Field(default=time(14, 0), alias="ORDER_CUTOFF")
-    delivery_days: list[str] = Field(
+    delivery_days: Annotated[list[str], NoDecode] = Field(
         default=["Tuesday", "Thursday", "Saturday"], alias="DELIVERY_DAYS"
     )
     delivery_window_start: time = Field(default=time(9, 0), alias="DELIVERY_WINDOW_START")
@@ -46,7 +47,7 @@ class Settings(BaseSettings):
     anomaly_any_order_limit: float = Field(default=5000.0, alias="ANOMALY_ANY_ORDER_LIMIT")
 
     # Models.
-    intent_threshold: float = Field(default=0.45, alias="INTENT_THRESHOLD")
+    intent_threshold: float = Field(default=0.40, alias="INTENT_THRESHOLD")
     retrieval_k: int = Field(default=4, alias="RETRIEVAL_K")
     # Below this cosine similarity the best passage does not answer the question.
     retrieval_min_score: float = Field(default=0.3, alias="RETRIEVAL_MIN_SCORE")

@@ -80,7 +80,12 @@ class ChatService:
                     "customer_id": customer_id,
                     "session_id": session_id,
                 }
-            state = await self.graph.ainvoke(graph_input, config, context=self.context)
+            # durability="exit": one checkpoint per turn instead of one per step. A turn
+            # that dies midway is simply not answered; its only side effects (order,
+            # invoice) are idempotent, so re-sending the message is safe.
+            state = await self.graph.ainvoke(
+                graph_input, config, context=self.context, durability="exit"
+            )
         return to_result(session_id, state, (time.perf_counter() - started) * 1000)
 
 
