@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tria_graph.bootstrap import open_chat_service
 from tria_graph.config import get_settings
@@ -70,13 +71,22 @@ def error(status: int, code: str, message: str, headers: dict | None = None, det
 async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
     detail = [
         {
-            "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+            # A JSON syntax error is located by byte offset, which is no field name.
+            "field": "body" if e["type"] == "json_invalid"
+            else ".".join(str(p) for p in e["loc"] if p != "body") or "body",
             "message": e["msg"].removeprefix("Value error, "),
         }
         for e in exc.errors()
     ]
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
     return error(422, "invalid_request", summary, detail=detail)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own errors (405, 404 route, unreadable body) in the API's error shape."""
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
 
 @app.exception_handler(OperationalError)
