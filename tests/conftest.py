@@ -44,8 +44,8 @@ def make_settings(var_dir: Path, **overrides) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def embeddings() -> LocalEmbeddings:
-    return LocalEmbeddings()
+def embeddings(tmp_path_factory) -> LocalEmbeddings:
+    return LocalEmbeddings(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

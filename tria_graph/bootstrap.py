@@ -39,7 +39,7 @@ def build_context(settings: Settings | None = None, embeddings: LocalEmbeddings 
     products = repository.products()
     if not products:
         raise NotReady("The database has no products: run `tria db seed` first.")
-    embeddings = embeddings or LocalEmbeddings()
+    embeddings = embeddings or LocalEmbeddings(settings.var_dir / "models")
     kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
     if kb.count() == 0:
         raise NotReady("The policy knowledge base is empty: run `tria kb build` first.")

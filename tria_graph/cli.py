@@ -99,7 +99,9 @@ def kb_build() -> None:
         for r in read_catalog()
     ]
     passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(products)
-    kb = PolicyKB(LocalEmbeddings(), settings.resolved_chroma_dir, settings.chroma_collection)
+    embeddings = LocalEmbeddings(settings.var_dir / "models")
+    embeddings.load()  # exports the model to ONNX on the first run
+    kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
     with tqdm(total=len(passages), desc="Embedding passages", unit="passage") as bar:
         count = kb.build(passages, on_progress=bar.update)
     typer.echo(f"Knowledge base ready: {count} passages in {settings.resolved_chroma_dir}.")
