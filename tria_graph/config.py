@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     anomaly_any_order_limit: float = Field(default=5000.0, alias="ANOMALY_ANY_ORDER_LIMIT")
 
     # Models.
-    intent_threshold: float = Field(default=0.40, alias="INTENT_THRESHOLD")
+    intent_threshold: float = Field(default=0.45, alias="INTENT_THRESHOLD")
     retrieval_k: int = Field(default=4, alias="RETRIEVAL_K")
     # Below this cosine similarity the best passage does not answer the question.
     retrieval_min_score: float = Field(default=0.3, alias="RETRIEVAL_MIN_SCORE")
