@@ -28,6 +28,7 @@ from tria_graph.adapters.intent_classifier import (  # noqa: E402
     IntentClassifier,
     choose_hyperparameters,
     cross_validate,
+    features,
     load_examples,
 )
 from tria_graph.domain.intents import INTENTS  # noqa: E402
@@ -47,14 +48,15 @@ def main() -> int:
     test = load_examples(TEST_PATH)
     print(f"train: {len(train)} examples, test: {len(test)} examples")
 
-    embeddings = LocalEmbeddings()
+    embeddings = LocalEmbeddings()  # exports the model to ONNX under $VAR_DIR/models once
     started = time.perf_counter()
     model = IntentClassifier.train(embeddings, train, threshold=args.threshold, c=args.c)
     print(f"trained in {time.perf_counter() - started:.1f}s (C={args.c}, threshold={args.threshold})")
 
     if args.tune:
-        vectors = np.asarray(embeddings.embed_documents([t for t, _ in train]))
-        table = cross_validate(vectors, [i for _, i in train])
+        texts = [t for t, _ in train]
+        vectors = np.asarray(embeddings.embed_documents(texts))
+        table = cross_validate(features(texts, vectors), [i for _, i in train])
         thresholds = list(next(iter(table.values())))
         print("\n5-fold CV accuracy on TRAIN, mean of 3 shuffles (rows: C, columns: threshold)")
         print("C \\ t  " + " ".join(f"{t:5.2f}" for t in thresholds))
