@@ -43,6 +43,9 @@ def build_context(settings: Settings | None = None, embeddings: LocalEmbeddings 
     kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
     if kb.count() == 0:
         raise NotReady("The policy knowledge base is empty: run `tria kb build` first.")
+    # Load models and indexes at start-up so the first customer does not wait for them.
+    embeddings.load()
+    kb.load()
     classifier = IntentClassifier.load_or_train(
         embeddings, settings.var_dir / "models", settings.intent_threshold
     )

@@ -187,6 +187,10 @@ class PolicyKB:
                 r["score"] = round(float(self._vectors[r["text"]] @ vector), 4)
         return results
 
+    def load(self) -> None:
+        """Build the in-memory keyword index now, not on the first question."""
+        self._keywords()
+
     def _keywords(self) -> tuple[BM25Okapi, list[dict]]:
         if self._keyword_index is None:
             data = self.store.get(include=["metadatas", "embeddings"])
