@@ -58,14 +58,9 @@ def seeded_var(tmp_path_factory, embeddings) -> Path:
     with session_factory(engine)() as session:
         seed(session, settings, today=MONDAY_10AM.date())
     engine.dispose()
-    from tria_graph.demo_data import read_catalog
-    from tria_graph.domain.catalog import Product
+    from tria_graph.demo_data import catalog_products
 
-    products = [
-        Product(sku=r["sku"], name=r["name"], category=r["category"], unit=r["unit"],
-                price=r["price"], stock=int(r["stock"]), min_order_qty=int(r["min_order_qty"]))
-        for r in read_catalog()
-    ]
+    products = catalog_products()
     kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
     kb.build(load_policy_passages(DATA_DIR / "policies") + catalog_passages(products))
     IntentClassifier.load_or_train(embeddings, var / "models", settings.intent_threshold)
@@ -98,6 +93,18 @@ def context(settings, embeddings, clock):
     ctx = build_context(settings, embeddings=embeddings)
     ctx.clock = clock
     return ctx
+
+
+def db_rows(var: Path, sql: str, **params) -> list:
+    """Rows of a raw SQL query on a VAR_DIR's orders database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{var / 'tria.db'}")
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql), params))
+    finally:
+        engine.dispose()
 
 
 class Chat:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+
+from tests.conftest import db_rows
+
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 90.0
@@ -84,14 +86,6 @@ class ServerProcess:
         self.log.close()
 
 
-def orders(var: Path, sql: str, **params) -> list:
-    engine = create_engine(f"sqlite:///{var / 'tria.db'}")
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql), params))
-    finally:
-        engine.dispose()
-
 
 def test_pending_confirmation_survives_a_restart(seeded_var, tmp_path):
     var = tmp_path / "var"
@@ -101,7 +95,7 @@ def test_pending_confirmation_survives_a_restart(seeded_var, tmp_path):
     (var / "models").symlink_to(seeded_var / "models")
     session, customer = "restart-1", "OUT-001"
     count_sql = "SELECT count(*) AS n FROM orders WHERE customer_id = :c"
-    orders_before = orders(var, count_sql, c=customer)[0].n
+    orders_before = db_rows(var, count_sql, c=customer)[0].n
 
     servers: list[ServerProcess] = []
     try:
@@ -115,7 +109,7 @@ def test_pending_confirmation_survives_a_restart(seeded_var, tmp_path):
 
             first.kill()
             assert first.proc.returncode == -signal.SIGKILL
-            assert orders(var, count_sql, c=customer)[0].n == orders_before
+            assert db_rows(var, count_sql, c=customer)[0].n == orders_before
 
             second = ServerProcess(var, tmp_path / "second.log")
             servers.append(second)
@@ -133,10 +127,10 @@ def test_pending_confirmation_survives_a_restart(seeded_var, tmp_path):
     assert [(l["sku"], l["quantity"]) for l in order["lines"]] == [("PB-12", 200)]
     assert placed["invoice"]["order_number"] == order["number"]
 
-    rows = orders(var, "SELECT customer_id, draft_id, status FROM orders WHERE number = :n", n=order["number"])
+    rows = db_rows(var, "SELECT customer_id, draft_id, status FROM orders WHERE number = :n", n=order["number"])
     assert len(rows) == 1
     assert rows[0].customer_id == customer and rows[0].status == "confirmed"
     assert rows[0].draft_id, "the order remembers the draft it came from"
-    same_draft = orders(var, "SELECT count(*) AS n FROM orders WHERE draft_id = :d", d=rows[0].draft_id)
+    same_draft = db_rows(var, "SELECT count(*) AS n FROM orders WHERE draft_id = :d", d=rows[0].draft_id)
     assert same_draft[0].n == 1
-    assert orders(var, count_sql, c=customer)[0].n == orders_before + 1
+    assert db_rows(var, count_sql, c=customer)[0].n == orders_before + 1

@@ -26,10 +26,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 import server.app as server_app
+from tests.conftest import db_rows
 from server.schemas import ChatResponse
 from tria_graph.config import DATA_DIR, get_settings
 
@@ -127,14 +129,6 @@ def db_counts(var: Path) -> dict[str, int]:
                 counts[f"checkpoint_{t}"] = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
     return counts
 
-
-def db_rows(var: Path, sql: str, **params) -> list:
-    engine = create_engine(f"sqlite:///{var / 'tria.db'}")
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql), params))
-    finally:
-        engine.dispose()
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -89,16 +89,10 @@ def kb_build() -> None:
     """Embed the policy documents and the product catalogue into Chroma."""
     from .adapters.embeddings import LocalEmbeddings
     from .adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
-    from .demo_data import read_catalog
-    from .domain.catalog import Product
+    from .demo_data import catalog_products
 
     settings = get_settings()
-    products = [
-        Product(sku=r["sku"], name=r["name"], category=r["category"], unit=r["unit"],
-                price=r["price"], stock=int(r["stock"]), min_order_qty=int(r["min_order_qty"]))
-        for r in read_catalog()
-    ]
-    passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(products)
+    passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products())
     embeddings = LocalEmbeddings(settings.var_dir / "models")
     embeddings.load()  # exports the model to ONNX on the first run
     kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)

@@ -17,7 +17,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .adapters.database import (
-    Base,
     ChatSessionRow,
     EscalationRow,
     InvoiceRow,
@@ -28,6 +27,7 @@ from .adapters.database import (
 )
 from .adapters.repository import order_number
 from .config import DATA_DIR, Settings
+from .domain.catalog import Product
 from .domain.delivery import weekday_index
 from .domain.invoicing import due_date, invoice_amounts, invoice_number
 from .domain.money import to_money
@@ -53,6 +53,16 @@ def read_catalog() -> list[dict]:
 def read_outlets() -> list[dict]:
     with open(DATA_DIR / "outlets.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def catalog_products() -> list[Product]:
+    """The catalogue CSV as domain products (for the knowledge base build)."""
+    return [
+        Product(sku=r["sku"], name=r["name"], category=r["category"], size=r["size"], unit=r["unit"],
+                price=Decimal(r["price"]), stock=int(r["stock"]), min_order_qty=int(r["min_order_qty"]),
+                aliases=tuple(a for a in r["aliases"].split(";") if a))
+        for r in read_catalog()
+    ]
 
 
 def is_seeded(session: Session) -> bool:
@@ -167,5 +177,3 @@ def _lines(rng, by_category, categories, usual_value: Decimal) -> list[OrderLine
         ))
     return lines
 
-
-__all__ = ["seed", "is_seeded", "read_catalog", "read_outlets", "Base"]
