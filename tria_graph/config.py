@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(default=4, alias="RETRIEVAL_K")
     # Below this cosine similarity the best passage does not answer the question.
     retrieval_min_score: float = Field(default=0.3, alias="RETRIEVAL_MIN_SCORE")
-    history_turns: int = Field(default=20, alias="HISTORY_TURNS")
 
     @field_validator("delivery_days", mode="before")
     @classmethod
