@@ -12,6 +12,7 @@ are fused with BM25 keyword hits by reciprocal rank.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ class Passage:
     @property
     def id(self) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", f"{self.document} {self.section}".lower()).strip("-")
-        return f"{slug}-{abs(hash(self.text)) % 10**8:08d}"
+        # hashlib, not hash(): the same passage must get the same id in every process.
+        return f"{slug}-{hashlib.sha1(self.text.encode()).hexdigest()[:8]}"
 
 
 def split_markdown(markdown: str) -> list[Passage]:
