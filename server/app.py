@@ -2,6 +2,7 @@
 
 The lifespan starts loading the bot in the background so /health and /readiness
 answer while the model and knowledge base load; /api/chatbot answers 503 until then.
+A database outage answers 503 with Retry-After; the pools reconnect by themselves.
 """
 
 from __future__ import annotations
@@ -13,17 +14,33 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timezone
 from importlib.metadata import version
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+import psycopg
+import psycopg_pool
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tria_graph.adapters.cache import RedisCache
+from tria_graph.adapters.session_locks import SessionBusy
 from tria_graph.bootstrap import open_chat_service
 from tria_graph.config import get_settings
-from tria_graph.conversation import ChatService, SessionForbidden, UnknownCustomer
+from tria_graph.conversation import ChatService, SessionForbidden, SessionNotFound, UnknownCustomer
+from tria_graph.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
-from .schemas import ChatRequest, ChatResponse, ErrorBody, Health
+from .schemas import (
+    CUSTOMER_ID_PATTERN,
+    SESSION_ID_PATTERN,
+    ChatRequest,
+    ChatResponse,
+    ErrorBody,
+    Health,
+    Transcript,
+)
 
 log = logging.getLogger("tria.server")
 VERSION = version("tria-graph")
@@ -89,18 +106,52 @@ async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResp
     return error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
 
+@app.middleware("http")
+async def record_metrics(request: Request, call_next):
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        # The route's template (/api/sessions/{session_id}/messages), not the raw path,
+        # so every session does not become its own time series.
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(status)).inc()
+        HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+
+
+# The database (SQLAlchemy or the checkpointer's psycopg pool) is down or restarting:
+# the turn did not happen; the client may send it again.
 @app.exception_handler(OperationalError)
-async def database_unavailable(_request: Request, _exc: OperationalError) -> JSONResponse:
+@app.exception_handler(psycopg.OperationalError)
+@app.exception_handler(psycopg_pool.PoolTimeout)
+async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
     return error(503, "database_unavailable", "The database is not answering; please retry shortly.", {"Retry-After": "5"})
+
+
+@app.exception_handler(SessionBusy)
+async def session_busy(_request: Request, _exc: SessionBusy) -> JSONResponse:
+    return error(503, "session_busy", "Another message of this session is still being answered; please retry.", {"Retry-After": "2"})
+
+
+def loaded(request: Request) -> ChatService | JSONResponse:
+    holder: BotHolder = request.app.state.bot
+    if holder.service is None:
+        return error(503, "starting", holder.error or "The bot is still loading; please retry shortly.", {"Retry-After": "5"})
+    return holder.service
 
 
 @app.post("/api/chatbot", response_model=ChatResponse, responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
 async def chatbot(body: ChatRequest, request: Request):
-    holder: BotHolder = request.app.state.bot
-    if holder.service is None:
-        return error(503, "starting", holder.error or "The bot is still loading; please retry shortly.", {"Retry-After": "5"})
+    service = loaded(request)
+    if isinstance(service, JSONResponse):
+        return service
     try:
-        result = await holder.service.send(body.session_id, body.customer_id, body.message)
+        result = await service.send(body.session_id, body.customer_id, body.message)
     except UnknownCustomer:
         return error(404, "unknown_customer", f"No outlet has customer_id {body.customer_id!r}.")
     except SessionForbidden:
@@ -108,43 +159,91 @@ async def chatbot(body: ChatRequest, request: Request):
     return result.__dict__
 
 
+@app.get(
+    "/api/sessions/{session_id}/messages",
+    response_model=Transcript,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def session_messages(
+    request: Request,
+    session_id: Annotated[str, Path(min_length=1, max_length=128, pattern=SESSION_ID_PATTERN)],
+    customer_id: Annotated[str, Query(min_length=1, max_length=16, pattern=CUSTOMER_ID_PATTERN)],
+):
+    """The session's whole conversation, for the customer who owns it."""
+    service = loaded(request)
+    if isinstance(service, JSONResponse):
+        return service
+    try:
+        messages = await service.transcript(session_id, customer_id)
+    except SessionNotFound:
+        return error(404, "unknown_session", f"No conversation has session_id {session_id!r}.")
+    except SessionForbidden:
+        return error(403, "forbidden", "This session belongs to another customer.")
+    return {
+        "session_id": session_id,
+        "customer_id": customer_id,
+        "messages": [
+            {
+                "role": "customer" if m.type == "human" else "assistant",
+                "content": m.content,
+                "at": m.additional_kwargs.get("at"),
+                "intent": m.response_metadata.get("intent"),
+            }
+            for m in messages
+        ],
+    }
+
+
 @app.get("/health", response_model=Health)
 async def health(request: Request):
     holder: BotHolder = request.app.state.bot
     service = holder.service
     database = chromadb = "not_loaded"
+    redis = "not_configured"
+    latency: dict[str, float] = {}
     breakers = {"xero": "not_configured", "openai": "not_configured", "database": "closed"}
     if service is not None:
         ctx = service.context
-        database = await asyncio.to_thread(_probe, ctx.repository.ping)
-        chromadb = await asyncio.to_thread(_probe, ctx.policy_kb.count)
+        database, latency["database"] = await asyncio.to_thread(_probe, ctx.repository.ping)
+        chromadb, latency["chromadb"] = await asyncio.to_thread(_probe, ctx.policy_kb.count)
+        if isinstance(ctx.cache, RedisCache):
+            redis, latency["redis"] = await asyncio.to_thread(_probe, ctx.cache.ping)
         breakers["xero"] = ctx.invoices.status()
     if service is None:
         status = "unhealthy" if holder.error else "starting"
-    elif database == "connected" and chromadb == "connected":
+    elif database == "connected" and chromadb == "connected" and redis != "disconnected":
         status = "healthy"
     else:
+        # Answers still come (uncached without Redis); the dependency needs attention.
         status = "degraded"
     return Health(
         status=status,
         timestamp=datetime.now(timezone.utc),
         version=VERSION,
         database=database,
-        # Redis is not used by this build (caching and locks are in-process).
-        redis="not_configured",
+        redis=redis,
         chromadb=chromadb,
+        latency_ms=latency,
         circuit_breakers=breakers,
     )
 
 
-def _probe(check) -> str:
+def _probe(check) -> tuple[str, float]:
+    """("connected" | "disconnected", milliseconds the check took)."""
     started = time.perf_counter()
     try:
         check()
-    except Exception:
-        return "disconnected"
-    log.debug("probe took %.1f ms", (time.perf_counter() - started) * 1000)
-    return "connected"
+        state = "connected"
+    except Exception as exc:
+        log.warning("health probe failed: %s", exc)
+        state = "disconnected"
+    return state, round((time.perf_counter() - started) * 1000, 2)
+
+
+@app.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus exposition: requests, cache hits and misses, node and checkpoint times."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @app.get("/readiness")

@@ -7,21 +7,26 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tria_graph.config import get_settings
 
 Money = Decimal
+# Identifiers as the API accepts them, in bodies, paths and query strings alike.
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9\-]+$"
+SessionId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=SESSION_ID_PATTERN)]
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=CUSTOMER_ID_PATTERN)]
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: str = Field(description="The customer's message, 1 to 4,000 characters.")
-    session_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    customer_id: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9\-]+$")
+    session_id: SessionId
+    customer_id: CustomerId
 
     @field_validator("message")
     @classmethod
@@ -100,13 +105,28 @@ class ChatResponse(BaseModel):
     latency_ms: float
 
 
+class TranscriptMessage(BaseModel):
+    role: Literal["customer", "assistant"]
+    content: str
+    at: datetime | None = None
+    intent: str | None = None
+
+
+class Transcript(BaseModel):
+    session_id: str
+    customer_id: str
+    messages: list[TranscriptMessage]
+
+
 class Health(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy", "starting"]
     timestamp: datetime
     version: str
-    database: str
-    redis: str
-    chromadb: str
+    database: str  # connected | disconnected | not_loaded
+    redis: str  # connected | disconnected | not_configured (embedded: in-process cache)
+    chromadb: str  # connected | disconnected | not_loaded
+    # How long each probe above took, in milliseconds (absent when not probed).
+    latency_ms: dict[str, float]
     circuit_breakers: dict[str, str]
 
 

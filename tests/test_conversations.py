@@ -1,18 +1,21 @@
-"""Whole conversations through the graph, on the embedded parts."""
+"""Whole conversations through the graph, on both backends: embedded (SQLite files,
+in-process cache and locks) and Postgres + Redis."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 from decimal import Decimal
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import SGT, Chat
 from tria_graph.adapters.database import EscalationRow, InvoiceRow, OrderRow, OutletRow, ProductRow
-from tria_graph.conversation import ChatService
-from tria_graph.graph import build_graph
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def backend(request) -> str:
+    return request.param
 
 
 def count(context, row, **where) -> int:
@@ -201,21 +204,13 @@ def test_confirming_after_the_cutoff_moves_the_delivery_day(chat, context, clock
     assert placed.order["delivery_date"] == date(2026, 11, 26)
 
 
-def test_pending_confirmation_survives_a_restart(context, var_dir):
-    path = str(var_dir / "checkpoints.db")
-
-    async def first_process():
-        async with AsyncSqliteSaver.from_conn_string(path) as saver:
-            service = ChatService(build_graph(saver), context)
-            return await service.send("restart-1", "OUT-001", "I need 200 12 inch pizza boxes")
-
-    async def second_process():
-        async with AsyncSqliteSaver.from_conn_string(path) as saver:
-            service = ChatService(build_graph(saver), context)
-            return await service.send("restart-1", "OUT-001", "yes")
-
-    assert asyncio.run(first_process()).pending_confirmation
-    placed = asyncio.run(second_process())
+def test_pending_confirmation_survives_a_restart(settings, embeddings, clock):
+    first = Chat(settings, embeddings, clock)
+    assert first.send("I need 200 12 inch pizza boxes", session_id="restart-1").pending_confirmation
+    first.close()
+    second = Chat(settings, embeddings, clock)  # a new process: new pools, same storage
+    placed = second.send("yes", session_id="restart-1")
+    second.close()
     assert placed.order["number"].startswith("SO-")
     assert placed.order["lines"][0]["quantity"] == 200
 
@@ -234,10 +229,7 @@ def test_session_belongs_to_its_customer(chat, context):
 
 def test_placing_the_same_draft_twice_writes_one_order(chat, context):
     chat.send("need 200 12 inch pizza boxes")
-    state = chat.loop.run_until_complete(
-        chat.service.graph.aget_state({"configurable": {"thread_id": "s-1"}})
-    )
-    draft = state.values["draft"]
+    draft = chat.state()["draft"]
     first = context.repository.place_order("OUT-001", draft, context.now())
     second = context.repository.place_order("OUT-001", draft, context.now())
     assert first["number"] == second["number"]

@@ -221,7 +221,7 @@ def test_health_has_the_runbook_shape_and_is_healthy_once_loaded(server):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {
-        "status", "timestamp", "version", "database", "redis", "chromadb", "circuit_breakers"
+        "status", "timestamp", "version", "database", "redis", "chromadb", "latency_ms", "circuit_breakers"
     }
     assert body["status"] == "healthy"
     stamp = datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
@@ -231,6 +231,9 @@ def test_health_has_the_runbook_shape_and_is_healthy_once_loaded(server):
     assert body["database"] == "connected"
     assert body["redis"] == "not_configured"
     assert body["chromadb"] == "connected"
+    # Each probed dependency reports how long its probe took (Redis is not probed here).
+    assert set(body["latency_ms"]) == {"database", "chromadb"}
+    assert all(0 <= ms < 5000 for ms in body["latency_ms"].values()), body["latency_ms"]
     breakers = body["circuit_breakers"]
     assert set(breakers) == {"xero", "openai", "database"}
     assert set(breakers.values()) <= {"closed", "open", "half_open", "not_configured"}

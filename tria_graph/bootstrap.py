@@ -1,23 +1,32 @@
-"""Assemble the real parts from settings: database, models, knowledge base, saver.
+"""Assemble the real parts from settings: database, models, knowledge base, caches,
+locks, transcripts and the checkpointer.
 
 `open_chat_service` is what the server's lifespan and the CLI use; a library user
 may call `build_context` and `build_graph` directly instead.
+
+Embedded (the default): SQLite files, local Chroma, in-process caches and locks.
+DATABASE_URL=postgresql://... moves data, checkpoints and transcripts to Postgres;
+REDIS_URL moves caches and session locks to Redis; CHROMA_HOST uses a Chroma server.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-from .adapters.database import create_schema, make_engine, session_factory
+from .adapters.cache import Cache, MemoryCache, RedisCache, ttls
+from .adapters.checkpoints import open_storage
+from .adapters.database import make_engine, session_factory
 from .adapters.embeddings import LocalEmbeddings
 from .adapters.intent_classifier import IntentClassifier
 from .adapters.invoices import LocalInvoiceGateway
+from .adapters.migrations import ensure_current
 from .adapters.policy_kb import PolicyKB
 from .adapters.repository import Repository
+from .adapters.session_locks import LocalSessionLocks, RedisSessionLocks
+from .adapters.transcripts import PostgresTranscripts, SqlTranscripts
 from .config import Settings, get_settings
 from .context import Context
 from .conversation import ChatService
@@ -29,18 +38,31 @@ class NotReady(RuntimeError):
     """A part the bot needs is missing (the message says which command fixes it)."""
 
 
-def build_context(settings: Settings | None = None, embeddings: LocalEmbeddings | None = None) -> Context:
+def make_cache(settings: Settings) -> Cache:
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, ttls(settings), prefix=settings.redis_key_prefix)
+    return MemoryCache(ttls(settings))
+
+
+def build_context(
+    settings: Settings | None = None,
+    embeddings: LocalEmbeddings | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Context:
     settings = settings or get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    engine = make_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow)
+    try:
+        ensure_current(engine)
+    except Exception as exc:
+        raise NotReady(str(exc)) from exc
     sessions = session_factory(engine)
     repository = Repository(sessions)
     products = repository.products()
     if not products:
         raise NotReady("The database has no products: run `tria db seed` first.")
     embeddings = embeddings or LocalEmbeddings(settings.var_dir / "models")
-    kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
+    kb = PolicyKB.from_settings(settings, embeddings)
     if kb.count() == 0:
         raise NotReady("The policy knowledge base is empty: run `tria kb build` first.")
     # Load models and indexes at start-up so the first customer does not wait for them.
@@ -56,14 +78,40 @@ def build_context(settings: Settings | None = None, embeddings: LocalEmbeddings 
         policy_kb=kb,
         classifier=classifier,
         catalog=CatalogMatcher(products),
+        clock=clock,
+        cache=make_cache(settings),
     )
 
 
 @asynccontextmanager
-async def open_chat_service(settings: Settings | None = None) -> AsyncIterator[ChatService]:
+async def open_chat_service(
+    settings: Settings | None = None,
+    *,
+    embeddings: LocalEmbeddings | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[ChatService]:
+    """The chat service on the backends the settings choose, open until the block ends."""
     settings = settings or get_settings()
-    # Loading the model and the knowledge base takes seconds: keep the loop free.
-    context = await asyncio.to_thread(build_context, settings)
-    async with AsyncSqliteSaver.from_conn_string(str(settings.resolved_checkpoint_db)) as saver:
-        await saver.setup()
-        yield ChatService(build_graph(saver), context)
+    async with AsyncExitStack() as stack:
+        # Loading the model and the knowledge base takes seconds: keep the loop free.
+        context = await asyncio.to_thread(build_context, settings, embeddings, clock)
+        stack.callback(context.repository.dispose)
+        storage = await stack.enter_async_context(open_storage(settings))
+        if storage.pool is not None:
+            transcripts = PostgresTranscripts(storage.pool)
+        else:
+            transcripts = SqlTranscripts(context.repository.sessions)
+        if settings.redis_url:
+            locks = RedisSessionLocks(
+                settings.redis_url, settings.redis_key_prefix, settings.session_lock_timeout
+            )
+            stack.push_async_callback(locks.aclose)
+        else:
+            locks = LocalSessionLocks()
+        yield ChatService(
+            build_graph(storage.saver),
+            context,
+            saver=storage.saver,
+            locks=locks,
+            transcripts=transcripts,
+        )

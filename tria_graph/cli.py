@@ -63,16 +63,37 @@ def chat(
     asyncio.run(loop())
 
 
-@db_app.command("seed")
-def db_seed(reset: bool = typer.Option(False, help="Empty every demo table first.")) -> None:
-    """Create the schema and write the demo data (once, unless --reset)."""
-    from .adapters.database import create_schema, make_engine, session_factory
-    from .demo_data import seed
+def _migrated_engine():
+    from .adapters.database import make_engine
+    from .adapters.migrations import migrate
 
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    engine = make_engine(settings.sqlalchemy_url)
+    before, after = migrate(engine)
+    if before != after:
+        typer.echo(f"Database schema upgraded from {before or 'nothing'} to {after}.")
+    return engine
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create or upgrade the database schema (Alembic) to this version's."""
+    engine = _migrated_engine()
+    from .adapters.migrations import head_revision
+
+    typer.echo(f"Database schema is at {head_revision()} (current).")
+    engine.dispose()
+
+
+@db_app.command("seed")
+def db_seed(reset: bool = typer.Option(False, help="Empty every demo table first.")) -> None:
+    """Migrate the schema and write the demo data (once, unless --reset)."""
+    from .adapters.database import session_factory
+    from .demo_data import seed
+
+    settings = get_settings()
+    engine = _migrated_engine()
     with session_factory(engine)() as session:
         result = seed(session, settings, reset=reset)
     if result["seeded"]:

@@ -26,7 +26,25 @@ class Settings(BaseSettings):
     checkpoint_db: str = Field(default="", alias="CHECKPOINT_DB")
     chroma_dir: str = Field(default="", alias="CHROMA_DIR")
     chroma_collection: str = Field(default="tria_policies", alias="CHROMA_COLLECTION")
+    # Pool per process, shared by the domain data (SQLAlchemy) and, on Postgres, the
+    # checkpointer and transcripts (psycopg): size connections, plus overflow under load.
+    db_pool_size: int = Field(default=10, ge=1, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=20, ge=0, alias="DB_MAX_OVERFLOW")
+    # Chroma: embedded (CHROMA_DIR) unless CHROMA_HOST names a Chroma server.
+    chroma_host: str = Field(default="", alias="CHROMA_HOST")
+    chroma_port: int = Field(default=8000, alias="CHROMA_PORT")
+
+    # Redis: caches and per-session locks shared by every replica. Unset: in-process.
     redis_url: str = Field(default="", alias="REDIS_URL")
+    redis_key_prefix: str = Field(default="tria", alias="REDIS_KEY_PREFIX")
+    response_ttl: int = Field(default=1800, ge=0, alias="RESPONSE_TTL")
+    intent_ttl: int = Field(default=3600, ge=0, alias="INTENT_TTL")
+    policy_ttl: int = Field(default=43200, ge=0, alias="POLICY_TTL")
+    # A turn holds its session's lock at most this long (a crashed holder frees it).
+    session_lock_timeout: float = Field(default=60.0, gt=0, alias="SESSION_LOCK_TIMEOUT")
+
+    # Conversation memory: the checkpoint keeps this many recent turns verbatim.
+    history_turns: int = Field(default=10, ge=1, alias="HISTORY_TURNS")
 
     # Server.
     host: str = Field(default="127.0.0.1", alias="HOST")
@@ -62,6 +80,25 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tria.db'}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.resolved_database_url.split(":", 1)[0].startswith("postgres")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver SQLAlchemy should use (psycopg 3 on Postgres)."""
+        url = self.resolved_database_url
+        scheme, rest = url.split("://", 1)
+        if scheme in ("postgres", "postgresql"):
+            return f"postgresql+psycopg://{rest}"
+        return url
+
+    @property
+    def postgres_conninfo(self) -> str:
+        """The database URL as libpq reads it (no SQLAlchemy driver suffix)."""
+        scheme, rest = self.resolved_database_url.split("://", 1)
+        return f"postgresql://{rest}"
 
     @property
     def resolved_checkpoint_db(self) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from .adapters.cache import Cache, MemoryCache, ttls
 from .adapters.intent_classifier import IntentClassifier
 from .adapters.invoices import InvoiceGateway
 from .adapters.policy_kb import PolicyKB
@@ -29,8 +30,11 @@ class Context:
     classifier: IntentClassifier
     catalog: CatalogMatcher
     clock: Callable[[], datetime] = field(default=None)  # type: ignore[assignment]
+    cache: Cache = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.cache is None:
+            self.cache = MemoryCache(ttls(self.settings))
         if self.clock is None:
             zone = ZoneInfo(self.settings.timezone)
             self.clock = lambda: datetime.now(zone)

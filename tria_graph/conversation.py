@@ -1,7 +1,8 @@
 """One customer turn through the graph: the entry point the server and CLI share.
 
-It binds a session to the customer who opened it, resumes a pending order
-confirmation when there is one, serialises turns of one session, and shapes the
+It binds a session to the customer who opened it, runs one turn per session at a
+time (across replicas when locks are in Redis), writes both sides of the turn to the
+transcript, resumes a pending order confirmation when there is one, and shapes the
 graph's final state into a `TurnResult`.
 """
 
@@ -9,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from dataclasses import dataclass, field
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from .adapters.checkpoints import compact
+from .adapters.session_locks import LocalSessionLocks
+from .adapters.transcripts import TranscriptStore
 from .context import Context
+from .metrics import TURNS
 from .state import new_turn
 
 
@@ -26,6 +31,10 @@ class UnknownCustomer(Exception):
 
 class SessionForbidden(Exception):
     """The session belongs to another customer."""
+
+
+class SessionNotFound(Exception):
+    """No conversation has this session id."""
 
 
 @dataclass
@@ -44,17 +53,20 @@ class TurnResult:
 
 
 class ChatService:
-    def __init__(self, graph: CompiledStateGraph, context: Context) -> None:
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        context: Context,
+        *,
+        saver: BaseCheckpointSaver | None = None,
+        locks=None,
+        transcripts: TranscriptStore | None = None,
+    ) -> None:
         self.graph = graph
         self.context = context
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def _lock(self, session_id: str) -> asyncio.Lock:
-        lock = self._locks.get(session_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[session_id] = lock
-        return lock
+        self.saver = saver  # to compact old checkpoints; None leaves them all
+        self.locks = locks or LocalSessionLocks()
+        self.transcripts = transcripts
 
     def check_access(self, session_id: str, customer_id: str) -> None:
         """Raise unless the customer exists and owns (or may open) the session."""
@@ -69,7 +81,10 @@ class ChatService:
         started = time.perf_counter()
         await asyncio.to_thread(self.check_access, session_id, customer_id)
         config = {"configurable": {"thread_id": session_id}}
-        async with self._lock(session_id):
+        async with self.locks.hold(session_id):
+            # The customer's message is recorded before the graph runs: if the turn
+            # fails, the transcript still shows what was asked.
+            await self._record(session_id, HumanMessage(message))
             snapshot = await self.graph.aget_state(config)
             if snapshot.interrupts:
                 graph_input = Command(resume=message)
@@ -80,13 +95,38 @@ class ChatService:
                     "customer_id": customer_id,
                     "session_id": session_id,
                 }
-            # durability="exit": one checkpoint per turn instead of one per step. A turn
-            # that dies midway is simply not answered; its only side effects (order,
-            # invoice) are idempotent, so re-sending the message is safe.
+            # durability="exit": one checkpoint per turn, written when the turn ends,
+            # instead of one per step (5 checkpoints and 7 writes on a typical turn).
+            # A turn that dies midway leaves the previous checkpoint in place and is
+            # simply not answered; its side effects (order, invoice) are idempotent,
+            # so sending the message again is safe.
             state = await self.graph.ainvoke(
                 graph_input, config, context=self.context, durability="exit"
             )
-        return to_result(session_id, state, (time.perf_counter() - started) * 1000)
+            result = to_result(session_id, state, (time.perf_counter() - started) * 1000)
+            await self._record(
+                session_id,
+                AIMessage(result.reply, response_metadata={"intent": result.intent, "latency_ms": result.latency_ms}),
+            )
+            turns = state.get("summary", {}).get("turns", 0)
+            if self.saver is not None and turns % self.context.settings.history_turns == 0:
+                await compact(self.saver, session_id)
+        TURNS.labels(result.intent).inc()
+        return result
+
+    async def _record(self, session_id: str, message: BaseMessage) -> None:
+        if self.transcripts is not None:
+            message.additional_kwargs["at"] = self.context.now().isoformat()
+            await self.transcripts.append(session_id, [message])
+
+    async def transcript(self, session_id: str, customer_id: str) -> list[BaseMessage]:
+        """The session's whole conversation, for the customer who owns it."""
+        owner = await asyncio.to_thread(self.context.repository.session_owner, session_id)
+        if owner is None:
+            raise SessionNotFound(session_id)
+        if owner != customer_id:
+            raise SessionForbidden(session_id)
+        return await self.transcripts.messages(session_id) if self.transcripts else []
 
 
 def to_result(session_id: str, state: dict, latency_ms: float) -> TurnResult:

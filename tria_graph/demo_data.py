@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .adapters.database import (
+    ChatMessageRow,
     ChatSessionRow,
     EscalationRow,
     InvoiceRow,
@@ -74,7 +75,7 @@ def seed(session: Session, settings: Settings, today: date | None = None, reset:
     zone = ZoneInfo(settings.timezone)
     today = today or datetime.now(zone).date()
     if reset:
-        for table in (ChatSessionRow, EscalationRow, InvoiceRow, OrderLineRow, OrderRow, OutletRow, ProductRow):
+        for table in (ChatMessageRow, ChatSessionRow, EscalationRow, InvoiceRow, OrderLineRow, OrderRow, OutletRow, ProductRow):
             session.execute(delete(table))
     elif is_seeded(session):
         return {"seeded": False}

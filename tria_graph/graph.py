@@ -5,13 +5,17 @@
                                 +- order_placement -> draft_order -> respond | escalate (held for review)
                                 +- complaint -> escalate -> respond
                                 +- greeting / out_of_scope -> respond
-    respond -> await_confirmation (interrupt) when a draft waits for "yes", else END
+    respond -> remember (trim history, update summary)
+    remember -> await_confirmation (interrupt) when a draft waits for "yes", else END
     await_confirmation -> yes: place_order -> create_invoice -> respond
                        -> no: respond      -> change: draft_order      -> other: guard
 """
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -20,6 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from .context import Context
+from .metrics import NODE_LATENCY
 from .nodes.await_confirmation import await_confirmation
 from .nodes.classify import classify
 from .nodes.create_invoice import create_invoice
@@ -28,6 +33,7 @@ from .nodes.escalate import escalate
 from .nodes.guard import guard
 from .nodes.lookup_order import lookup_order
 from .nodes.place_order import place_order
+from .nodes.remember import remember
 from .nodes.respond import respond
 from .nodes.retrieve_policy import retrieve_policy
 from .state import State
@@ -62,7 +68,7 @@ def after_draft(state: State) -> Literal["escalate", "respond"]:
     return "escalate" if state["draft"]["status"] == "held_for_review" else "respond"
 
 
-def after_respond(state: State) -> Literal["await_confirmation", "__end__"]:
+def after_remember(state: State) -> Literal["await_confirmation", "__end__"]:
     draft = state.get("draft")
     if draft and draft["status"] == "awaiting_confirmation":
         return "await_confirmation"
@@ -80,6 +86,24 @@ def cancel_draft(state: State) -> dict:
     return {"draft": {**state["draft"], "status": "cancelled"}}
 
 
+def timed(node: Callable) -> Callable:
+    """The node, recording its run time in tria_node_duration_seconds{node=...}.
+
+    functools.wraps keeps the signature LangGraph reads to pass `runtime`.
+    """
+    histogram = NODE_LATENCY.labels(node.__name__)
+
+    @functools.wraps(node)
+    def run(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return node(*args, **kwargs)
+        finally:
+            histogram.observe(time.perf_counter() - started)
+
+    return run
+
+
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     """The compiled conversation graph. Invoke it with `context=Context(...)`.
 
@@ -87,17 +111,11 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     SQLite (embedded) or Postgres saver so every turn survives a restart.
     """
     g = StateGraph(State, context_schema=Context)
-    g.add_node("guard", guard)
-    g.add_node("classify", classify)
-    g.add_node("retrieve_policy", retrieve_policy)
-    g.add_node("lookup_order", lookup_order)
-    g.add_node("draft_order", draft_order)
-    g.add_node("await_confirmation", await_confirmation)
-    g.add_node("cancel_draft", cancel_draft)
-    g.add_node("place_order", place_order)
-    g.add_node("create_invoice", create_invoice)
-    g.add_node("escalate", escalate)
-    g.add_node("respond", respond)
+    for node in (
+        guard, classify, retrieve_policy, lookup_order, draft_order, await_confirmation,
+        cancel_draft, place_order, create_invoice, escalate, respond, remember,
+    ):
+        g.add_node(node.__name__, timed(node))
 
     g.add_edge(START, "guard")
     g.add_conditional_edges("guard", after_guard)
@@ -106,7 +124,8 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     g.add_conditional_edges("lookup_order", after_lookup)
     g.add_conditional_edges("draft_order", after_draft)
     g.add_edge("escalate", "respond")
-    g.add_conditional_edges("respond", after_respond)
+    g.add_edge("respond", "remember")
+    g.add_conditional_edges("remember", after_remember)
     g.add_conditional_edges("await_confirmation", after_answer)
     g.add_edge("cancel_draft", "respond")
     g.add_edge("place_order", "create_invoice")

@@ -106,6 +106,14 @@ def policy_answer(
     return reply, [{"document": p["document"], "section": p["section"]} for p in _dedupe(quoted)]
 
 
+def policy_answer_uses_clock(message: str, entities: dict) -> bool:
+    """Whether `policy_answer` would compute a date from the current time (such a
+    reply must not be cached; every other policy answer depends only on the text)."""
+    text = message.lower()
+    asks_fee = entities.get("hours_before") is not None and "cancel" in text
+    return not asks_fee and _asks_when_delivered(text) and not entities.get("order_numbers")
+
+
 def _asks_when_delivered(text: str) -> bool:
     return bool(
         re.search(r"\b(when|which day|what day|how soon|how fast)\b", text)

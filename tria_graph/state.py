@@ -25,11 +25,14 @@ class Entities(TypedDict, total=False):
 
 
 class State(TypedDict, total=False):
-    # Across turns.
+    # Across turns. Only the last HISTORY_TURNS turns of messages are kept.
     messages: Annotated[list[AnyMessage], add_messages]
     customer_id: str
     session_id: str
     draft: dict | None  # the order being drafted or awaiting "yes"
+    # Facts carried forward once old messages are dropped (see domain/memory.py):
+    # {"turns": int, "intents": {intent: count}, "orders": [recent order numbers]}
+    summary: dict
 
     # This turn.
     message: str

@@ -1,6 +1,8 @@
 """The orders database: tables and the engine.
 
-SQLite file by default (DATABASE_URL unset); any SQLAlchemy URL otherwise.
+SQLite file by default (DATABASE_URL unset), Postgres when DATABASE_URL says so. The
+schema is created and changed by the Alembic migrations in `tria_graph/migrations`
+(see `adapters/migrations.py`); these classes are what the code reads and writes.
 """
 
 from __future__ import annotations
@@ -9,18 +11,24 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import uuid
+
 from sqlalchemy import (
     JSON,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
     Text,
+    Uuid,
     create_engine,
     event,
+    func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -60,9 +68,9 @@ class OrderRow(Base):
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"))
     status: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivery_date: Mapped[date] = mapped_column(Date)
     subtotal: Mapped[Decimal] = mapped_column(Money)
     gst: Mapped[Decimal] = mapped_column(Money)
@@ -73,6 +81,8 @@ class OrderRow(Base):
     lines: Mapped[list[OrderLineRow]] = relationship(
         back_populates="order", order_by="OrderLineRow.id", cascade="all, delete-orphan"
     )
+    # "my latest order" and anomaly checks read one customer's orders newest first.
+    __table_args__ = (Index("ix_orders_customer_created", "customer_id", "created_at"),)
 
 
 class OrderLineRow(Base):
@@ -110,7 +120,7 @@ class EscalationRow(Base):
     __tablename__ = "escalations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str | None] = mapped_column(String(20), unique=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"))
     session_id: Mapped[str] = mapped_column(String(128), default="")
     level: Mapped[str] = mapped_column(String(4))
     kind: Mapped[str] = mapped_column(String(20))  # complaint | anomaly
@@ -120,16 +130,41 @@ class EscalationRow(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Repeat complaints are counted per customer to pick the escalation level.
+    __table_args__ = (Index("ix_escalations_customer_kind", "customer_id", "kind"),)
 
 
 class ChatSessionRow(Base):
+    """Who owns a session, and when it was last used (pruning removes idle ones)."""
+
     __tablename__ = "chat_sessions"
     session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_active_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The key of this session's rows in chat_messages (a UUID, as langchain-postgres
+    # requires): operators join chat_sessions to chat_messages on it.
+    transcript_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
 
 
-def make_engine(url: str) -> Engine:
+def transcript_id(session_id: str) -> uuid.UUID:
+    """The transcript key of a session: derived, so every replica computes the same."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"tria-session:{session_id}")
+
+
+class ChatMessageRow(Base):
+    """The transcript, one row per message, in the table layout of langchain-postgres's
+    PostgresChatMessageHistory (which writes it on Postgres; `message` is a LangChain
+    message dict: {"type": "human"|"ai", "data": {"content": ...}})."""
+
+    __tablename__ = "chat_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    message: Mapped[dict] = mapped_column(JSON().with_variant(JSONB, "postgresql"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -142,11 +177,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
+    # pre_ping: after a database restart, stale pooled connections are replaced
+    # instead of failing the next request.
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

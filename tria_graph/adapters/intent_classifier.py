@@ -25,6 +25,7 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -165,6 +166,18 @@ class IntentClassifier:
         )
 
     # --- prediction -----------------------------------------------------------------
+
+    @cached_property
+    def _weights_digest(self) -> str:
+        digest = hashlib.sha256(self.coef.tobytes())
+        digest.update(self.intercept.tobytes())
+        digest.update("|".join(self.classes).encode())
+        return digest.hexdigest()[:16]
+
+    @property
+    def version(self) -> str:
+        """The weights and threshold: cached predictions are keyed by it."""
+        return f"{self._weights_digest}:{self.threshold}"
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Class probabilities for one message (useful for logging and debugging)."""

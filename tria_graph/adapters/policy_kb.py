@@ -25,6 +25,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from ..config import Settings
 from ..domain.catalog import Product
 from ..domain.money import fmt
 
@@ -101,22 +102,46 @@ def load_policy_passages(policy_dir: Path) -> list[Passage]:
 
 
 class PolicyKB:
-    def __init__(self, embeddings: Embeddings, persist_dir: Path, collection: str) -> None:
+    """The passages in a Chroma collection: embedded on disk (persist_dir), or on a
+    Chroma server when `host` is given."""
+
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        persist_dir: Path,
+        collection: str,
+        host: str = "",
+        port: int = 8000,
+    ) -> None:
         self.embeddings = embeddings
         self.persist_dir = Path(persist_dir)
         self.collection = collection
+        self.host = host
+        self.port = port
         self._store: Chroma | None = None
         self._keyword_index: tuple[BM25Okapi, list[dict]] | None = None
         self._vectors: dict[str, np.ndarray] = {}
+        self._version = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embeddings: Embeddings) -> PolicyKB:
+        return cls(
+            embeddings,
+            settings.resolved_chroma_dir,
+            settings.chroma_collection,
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+        )
 
     @property
     def store(self) -> Chroma:
         if self._store is None:
-            self.persist_dir.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(
-                path=str(self.persist_dir),
-                settings=chromadb.config.Settings(anonymized_telemetry=False),
-            )
+            telemetry_off = chromadb.config.Settings(anonymized_telemetry=False)
+            if self.host:
+                client = chromadb.HttpClient(host=self.host, port=self.port, settings=telemetry_off)
+            else:
+                self.persist_dir.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(self.persist_dir), settings=telemetry_off)
             self._store = Chroma(
                 client=client,
                 collection_name=self.collection,
@@ -193,6 +218,13 @@ class PolicyKB:
         """Build the in-memory keyword index now, not on the first question."""
         self._keywords()
 
+    @property
+    def version(self) -> str:
+        """A digest of the loaded passages: cached answers are keyed by it, so a rebuilt
+        knowledge base never serves answers from the old one."""
+        self._keywords()
+        return self._version
+
     def _keywords(self) -> tuple[BM25Okapi, list[dict]]:
         if self._keyword_index is None:
             data = self.store.get(include=["metadatas", "embeddings"])
@@ -206,6 +238,10 @@ class PolicyKB:
             ]
             corpus = [_terms(f"{p['section']} {p['text']}") or ["_"] for p in passages]
             self._keyword_index = (BM25Okapi(corpus), passages)
+            digest = hashlib.sha256()
+            for p in sorted(passages, key=lambda p: (p["document"], p["section"], p["text"])):
+                digest.update(f"{p['document']}\x1f{p['section']}\x1f{p['text']}\x1e".encode())
+            self._version = digest.hexdigest()[:16]
         return self._keyword_index
 
 

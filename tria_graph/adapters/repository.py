@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
@@ -24,6 +24,7 @@ from .database import (
     OrderRow,
     OutletRow,
     ProductRow,
+    transcript_id,
 )
 
 ORDER_NUMBER_BASE = 10000
@@ -66,6 +67,10 @@ class Repository:
         with self.sessions() as s:
             s.execute(text("SELECT 1"))
 
+    def dispose(self) -> None:
+        """Close the engine's pooled connections."""
+        self.sessions.kw["bind"].dispose()
+
     # --- catalog and outlets -----------------------------------------------
     def products(self) -> list[Product]:
         with self.sessions() as s:
@@ -107,18 +112,53 @@ class Repository:
 
     # --- sessions -----------------------------------------------------------
     def bind_session(self, session_id: str, customer_id: str, now: datetime) -> str:
-        """The customer who owns the session; the first caller becomes the owner."""
+        """The customer who owns the session; the first caller becomes the owner.
+
+        The owner's use also marks the session active now (pruning goes by that)."""
         with self.sessions() as s:
             row = s.get(ChatSessionRow, session_id)
-            if row is not None:
-                return row.customer_id
-            s.add(ChatSessionRow(session_id=session_id, customer_id=customer_id, created_at=now))
-            try:
+            if row is None:
+                s.add(
+                    ChatSessionRow(
+                        session_id=session_id,
+                        customer_id=customer_id,
+                        created_at=now,
+                        last_active_at=now,
+                        transcript_id=transcript_id(session_id),
+                    )
+                )
+                try:
+                    s.commit()
+                    return customer_id
+                except IntegrityError:  # another request opened it at the same moment
+                    s.rollback()
+                    row = s.get(ChatSessionRow, session_id)
+            if row.customer_id == customer_id:
+                row.last_active_at = now
                 s.commit()
-            except IntegrityError:
-                s.rollback()
-                return s.get(ChatSessionRow, session_id).customer_id
-            return customer_id
+            return row.customer_id
+
+    def session_owner(self, session_id: str) -> str | None:
+        with self.sessions() as s:
+            row = s.get(ChatSessionRow, session_id)
+            return row.customer_id if row else None
+
+    def idle_sessions(self, before: datetime, limit: int = 1000) -> list[str]:
+        """Sessions not used since `before`, oldest first."""
+        with self.sessions() as s:
+            return list(
+                s.scalars(
+                    select(ChatSessionRow.session_id)
+                    .where(ChatSessionRow.last_active_at < before)
+                    .order_by(ChatSessionRow.last_active_at)
+                    .limit(limit)
+                )
+            )
+
+    def forget_sessions(self, session_ids: list[str]) -> None:
+        with self.sessions() as s:
+            s.execute(delete(ChatSessionRow).where(ChatSessionRow.session_id.in_(session_ids)))
+            s.commit()
 
     # --- orders -------------------------------------------------------------
     def order(self, customer_id: str, number: str) -> dict | None:
@@ -181,8 +221,14 @@ class Repository:
             )
             s.add(row)
             for line in draft["lines"]:
-                product = s.get(ProductRow, line["sku"])
-                product.stock = max(0, product.stock - line["quantity"])
+                # One UPDATE per line, computed in the database: two replicas placing
+                # orders for the same product at once both count.
+                quantity = line["quantity"]
+                s.execute(
+                    update(ProductRow)
+                    .where(ProductRow.sku == line["sku"])
+                    .values(stock=case((ProductRow.stock > quantity, ProductRow.stock - quantity), else_=0))
+                )
             try:
                 s.flush()
                 row.number = order_number(row.id)

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from langgraph.runtime import Runtime
 
+from ..adapters.cache import INTENT, cache_key
 from ..context import Context
 from ..domain import entities
 from ..state import State
@@ -13,12 +14,23 @@ from ..state import State
 
 def classify(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    intent, confidence = ctx.classifier.predict(state["message"])
+    intent, confidence = predict_intent(state["message"], ctx)
     return {
         "intent": intent,
         "confidence": round(float(confidence), 4),
         "entities": extract_entities(state["message"], ctx),
     }
+
+
+def predict_intent(message: str, ctx: Context) -> tuple[str, float]:
+    """The classifier's answer, cached by model version and text (never by customer)."""
+    key = cache_key(ctx.classifier.version, message.strip().lower())
+    cached = ctx.cache.get(INTENT, key)
+    if cached is not None:
+        return cached[0], cached[1]
+    intent, confidence = ctx.classifier.predict(message)
+    ctx.cache.set(INTENT, key, [intent, float(confidence)])
+    return intent, float(confidence)
 
 
 def extract_entities(message: str, ctx: Context) -> dict:

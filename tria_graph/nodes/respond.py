@@ -6,6 +6,7 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from .. import replies
+from ..adapters.cache import RESPONSE, cache_key
 from ..context import Context
 from ..state import State
 
@@ -44,9 +45,7 @@ def _for_intent(state: State, ctx: Context) -> tuple[str, list[dict]]:
         outlet = ctx.repository.outlet(state["customer_id"]) or {}
         return replies.greeting(message, outlet.get("contact_name")), []
     if intent == "policy_question":
-        return replies.policy_answer(
-            message, state.get("passages", []), state.get("entities", {}), ctx.settings, ctx.now()
-        )
+        return _policy_reply(state, ctx)
     if intent == "product_inquiry":
         products = {p.sku: p for p in ctx.repository.products()}
         return replies.product_answer(message, ctx.catalog, products, state.get("passages", []))
@@ -64,3 +63,31 @@ def _for_intent(state: State, ctx: Context) -> tuple[str, list[dict]]:
         numbers = state.get("entities", {}).get("order_numbers") or []
         return replies.escalation_reply(state["escalation"], numbers[0] if numbers else None), []
     return replies.out_of_scope(), []
+
+
+# The settings a policy answer's wording depends on: part of its cache key.
+_POLICY_SETTINGS = {
+    "retrieval_k", "retrieval_min_score", "order_cutoff", "delivery_days",
+    "delivery_window_start", "tax_rate", "payment_terms_days",
+}
+
+
+def _policy_reply(state: State, ctx: Context) -> tuple[str, list[dict]]:
+    """A policy answer, from the response cache when it cannot depend on who asks or
+    when: its key is the question, the knowledge base version and the settings."""
+    message, entities = state["message"], state.get("entities", {})
+    passages = state.get("passages", [])
+    if replies.policy_answer_uses_clock(message, entities):
+        return replies.policy_answer(message, passages, entities, ctx.settings, ctx.now())
+    key = cache_key(
+        "policy_answer",
+        ctx.policy_kb.version,
+        ctx.settings.model_dump_json(include=_POLICY_SETTINGS),
+        message.strip().lower(),
+    )
+    cached = ctx.cache.get(RESPONSE, key)
+    if cached is not None:
+        return cached["reply"], cached["sources"]
+    reply, sources = replies.policy_answer(message, passages, entities, ctx.settings, ctx.now())
+    ctx.cache.set(RESPONSE, key, {"reply": reply, "sources": sources})
+    return reply, sources
