@@ -116,7 +116,14 @@ def kb_build() -> None:
     passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products())
     embeddings = LocalEmbeddings(settings.var_dir / "models")
     embeddings.load()  # exports the model to ONNX on the first run
-    kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
+    kb = PolicyKB.from_settings(settings, embeddings)
     with tqdm(total=len(passages), desc="Embedding passages", unit="passage") as bar:
         count = kb.build(passages, on_progress=bar.update)
-    typer.echo(f"Knowledge base ready: {count} passages in {settings.resolved_chroma_dir}.")
+    where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else settings.resolved_chroma_dir
+    typer.echo(f"Knowledge base ready: {count} passages in {where}.")
+    # The intent classifier shares the model; training it here spares the server's
+    # first start (and every replica) from doing it.
+    from .adapters.intent_classifier import IntentClassifier
+
+    IntentClassifier.load_or_train(embeddings, settings.var_dir / "models", settings.intent_threshold)
+    typer.echo("Intent classifier ready.")
