@@ -59,13 +59,15 @@ def private_var(source: Path, target: Path) -> Path:
 
 
 @contextmanager
-def serving(var: Path, gate: threading.Event | None = None):
-    """The app under TestClient with VAR_DIR=var; loading waits for `gate` if given."""
+def serving(var: Path, gate: threading.Event | None = None, env: dict[str, str] | None = None):
+    """The app under TestClient with VAR_DIR=var (and `env`); loading waits for `gate`."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAR_DIR", str(var))
         # Empty values win over a developer's .env, so nothing points elsewhere.
-        for name in ("DATABASE_URL", "CHECKPOINT_DB", "CHROMA_DIR"):
+        for name in ("DATABASE_URL", "CHECKPOINT_DB", "CHROMA_DIR", "CHROMA_HOST", "REDIS_URL"):
             mp.setenv(name, "")
+        for name, value in (env or {}).items():
+            mp.setenv(name, value)
         if gate is not None:
             real = server_app.open_chat_service
 

@@ -26,7 +26,7 @@ from .adapters.migrations import ensure_current
 from .adapters.policy_kb import PolicyKB
 from .adapters.repository import Repository
 from .adapters.session_locks import LocalSessionLocks, RedisSessionLocks
-from .adapters.transcripts import PostgresTranscripts, SqlTranscripts
+from .adapters.transcripts import transcript_store
 from .config import Settings, get_settings
 from .context import Context
 from .conversation import ChatService
@@ -97,10 +97,7 @@ async def open_chat_service(
         context = await asyncio.to_thread(build_context, settings, embeddings, clock)
         stack.callback(context.repository.dispose)
         storage = await stack.enter_async_context(open_storage(settings))
-        if storage.pool is not None:
-            transcripts = PostgresTranscripts(storage.pool)
-        else:
-            transcripts = SqlTranscripts(context.repository.sessions)
+        transcripts = transcript_store(storage.pool, context.repository.sessions)
         if settings.redis_url:
             locks = RedisSessionLocks(
                 settings.redis_url, settings.redis_key_prefix, settings.session_lock_timeout

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import typer
 from tqdm import tqdm
@@ -14,7 +17,18 @@ app = typer.Typer(help="Tria customer-service bot.", no_args_is_help=True)
 db_app = typer.Typer(help="The orders database.", no_args_is_help=True)
 kb_app = typer.Typer(help="The policy knowledge base.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+admin_app = typer.Typer(help="Operations: retention.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+app.add_typer(admin_app, name="admin")
+
+
+def parse_age(text: str) -> timedelta:
+    """'30d', '12h', '45m' or '90s' as a timedelta."""
+    match = re.fullmatch(r"\s*(\d+)\s*([dhms])\s*", text)
+    if not match:
+        raise typer.BadParameter("use a number and a unit: 30d, 12h, 45m or 90s", param_hint="--older-than")
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
 
 
 @app.command()
@@ -127,3 +141,18 @@ def kb_build() -> None:
 
     IntentClassifier.load_or_train(embeddings, settings.var_dir / "models", settings.intent_threshold)
     typer.echo("Intent classifier ready.")
+
+
+@admin_app.command("prune")
+def admin_prune(
+    older_than: str = typer.Option(..., "--older-than", help="Idle for longer than this: 30d, 12h, 45m, 90s."),
+) -> None:
+    """Remove conversations (checkpoints and transcripts) idle for longer than --older-than."""
+    from .retention import prune_conversations
+
+    age = parse_age(older_than)
+    settings = get_settings()
+    # Sessions record their activity in business time (as SQLite stores it, wall clock).
+    now = datetime.now(ZoneInfo(settings.timezone))
+    removed = asyncio.run(prune_conversations(settings, age, now))
+    typer.echo(f"Removed {removed} conversation(s) idle for more than {older_than.strip()}.")

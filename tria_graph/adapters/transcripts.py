@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 from langchain_postgres import PostgresChatMessageHistory
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
@@ -87,18 +89,31 @@ class PostgresTranscripts:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
+    @asynccontextmanager
+    async def _history(self, session_id: str) -> AsyncIterator[PostgresChatMessageHistory]:
         async with self.pool.connection() as conn:
-            history = PostgresChatMessageHistory(TABLE, str(transcript_id(session_id)), async_connection=conn)
+            # The pool's connections return dict rows (the checkpointer needs them);
+            # langchain-postgres reads rows by position, so lend it tuple rows.
+            conn.row_factory = tuple_row
+            try:
+                yield PostgresChatMessageHistory(TABLE, str(transcript_id(session_id)), async_connection=conn)
+            finally:
+                conn.row_factory = dict_row
+
+    async def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
+        async with self._history(session_id) as history:
             await history.aadd_messages(list(messages))
 
     async def messages(self, session_id: str) -> list[BaseMessage]:
-        async with self.pool.connection() as conn:
-            history = PostgresChatMessageHistory(TABLE, str(transcript_id(session_id)), async_connection=conn)
+        async with self._history(session_id) as history:
             return await history.aget_messages()
 
     async def delete(self, session_ids: Sequence[str]) -> None:
-        async with self.pool.connection() as conn:
-            for session_id in session_ids:
-                history = PostgresChatMessageHistory(TABLE, str(transcript_id(session_id)), async_connection=conn)
+        for session_id in session_ids:
+            async with self._history(session_id) as history:
                 await history.aclear()
+
+
+def transcript_store(pool: AsyncConnectionPool | None, sessions: sessionmaker) -> TranscriptStore:
+    """Postgres's langchain-postgres store when there is a Postgres pool, else SQLAlchemy."""
+    return PostgresTranscripts(pool) if pool is not None else SqlTranscripts(sessions)
