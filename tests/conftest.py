@@ -59,6 +59,9 @@ def embeddings(tmp_path_factory) -> LocalEmbeddings:
 def seeded_var(tmp_path_factory, embeddings) -> Path:
     """A VAR_DIR with the demo database, the knowledge base and a trained classifier."""
     var = tmp_path_factory.mktemp("var")
+    # The ONNX model exported by the `embeddings` fixture, so servers started on this
+    # VAR_DIR find it instead of exporting their own.
+    (var / "models").symlink_to(embeddings.onnx_path.parent)
     settings = make_settings(var)
     seed_database(settings)
     kb = PolicyKB.from_settings(settings, embeddings)
@@ -190,8 +193,9 @@ class Chat:
         return self.run(self.service.graph.aget_state(config)).values
 
     def close(self) -> None:
-        self.run(self._stack.aclose())
-        self.loop.close()
+        if not self.loop.is_closed():
+            self.run(self._stack.aclose())
+            self.loop.close()
 
 
 @pytest.fixture
