@@ -35,7 +35,7 @@ class LocalSessionLocks:
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def _lock(self, session_id: str) -> asyncio.Lock:
+    def lock_for(self, session_id: str) -> asyncio.Lock:
         lock = self._locks.get(session_id)
         if lock is None:
             lock = asyncio.Lock()
@@ -45,16 +45,20 @@ class LocalSessionLocks:
     @asynccontextmanager
     async def hold(self, session_id: str) -> AsyncIterator[None]:
         started = time.perf_counter()
-        async with self._lock(session_id):
+        async with self.lock_for(session_id):
             LOCK_WAIT.observe(time.perf_counter() - started)
             yield
 
 
 class RedisSessionLocks:
-    def __init__(self, url: str, prefix: str = "tria", timeout: float = 60.0) -> None:
+    def __init__(self, url: str, prefix: str = "tria", timeout: float = 60.0, retry_after: float = 5.0) -> None:
         self.client = aredis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.prefix = prefix
         self.timeout = timeout
+        # After a failure, Redis is skipped this long so an outage does not cost every
+        # turn a connection timeout.
+        self.retry_after = retry_after
+        self._down_until = 0.0
         # Within this process, waiters queue on a local lock first, so only one of
         # them at a time polls Redis.
         self.local = LocalSessionLocks()
@@ -62,18 +66,20 @@ class RedisSessionLocks:
     @asynccontextmanager
     async def hold(self, session_id: str) -> AsyncIterator[None]:
         started = time.perf_counter()
-        async with self.local._lock(session_id):
+        async with self.local.lock_for(session_id):
             lock = self.client.lock(
                 f"{self.prefix}:lock:session:{session_id}",
                 timeout=self.timeout,
                 sleep=0.01,
                 blocking_timeout=self.timeout,
             )
-            try:
-                acquired = await lock.acquire()
-            except redis.RedisError as exc:
-                log.warning("redis lock unavailable for %s, using the local lock only: %s", session_id, exc)
-                acquired = None
+            acquired = None
+            if time.monotonic() >= self._down_until:
+                try:
+                    acquired = await lock.acquire()
+                except redis.RedisError as exc:
+                    log.warning("redis lock unavailable, using the local lock only: %s", exc)
+                    self._down_until = time.monotonic() + self.retry_after
             if acquired is False:
                 raise SessionBusy(session_id)
             LOCK_WAIT.observe(time.perf_counter() - started)
