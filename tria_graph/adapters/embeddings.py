@@ -60,7 +60,9 @@ def export_onnx(target: Path) -> Path:
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    # A name of this process's own: two processes exporting at once (replicas sharing a
+    # models volume) each write their own file, and either rename makes the same model.
+    partial = target.with_name(f"{target.stem}.{os.getpid()}.partial")
     torch.onnx.export(
         LastHiddenState(model),
         tuple(sample[n] for n in names),
