@@ -74,7 +74,7 @@ def build_template(var: Path, embeddings=None) -> Path:
     if var.exists():
         shutil.rmtree(var)
     var.mkdir(parents=True)
-    settings = Settings(VAR_DIR=str(var))
+    settings = embedded_settings(var)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     with session_factory(engine)() as session:
@@ -100,6 +100,17 @@ def mark_template(var: Path) -> None:
     (Path(var) / MARKER).write_text(json.dumps({"inputs": _inputs_fingerprint(), "business_day": str(BUSINESS_NOW.date())}))
 
 
+def embedded_settings(var: Path) -> Settings:
+    """Settings for the embedded mode in `var`, whatever DATABASE_URL, REDIS_URL... say."""
+    return Settings(
+        VAR_DIR=str(var),
+        DATABASE_URL=f"sqlite:///{var / 'tria.db'}",
+        CHECKPOINT_DB=str(var / "checkpoints.db"),
+        CHROMA_DIR=str(var / "chroma"),
+        REDIS_URL="",
+    )
+
+
 @dataclass
 class Sandbox:
     var_dir: Path
@@ -116,7 +127,7 @@ def sandbox(template: Path) -> Iterator[Sandbox]:
         shutil.copy(template / "tria.db", var / "tria.db")
         (var / "chroma").symlink_to(Path(template, "chroma").resolve())
         (var / "models").symlink_to(Path(template, "models").resolve())
-        yield Sandbox(var, Settings(VAR_DIR=str(var)))
+        yield Sandbox(var, embedded_settings(var))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -137,3 +148,11 @@ class ServiceFactory:
         context = build_context(settings, embeddings=self.embeddings)
         context.clock = FixedClock(now)
         return ChatService(build_graph(), context)
+
+    @staticmethod
+    def release(service) -> None:
+        """Close the service's database connections (best effort: the sandbox goes next)."""
+        sessions = getattr(getattr(service.context, "repository", None), "sessions", None)
+        bind = getattr(sessions, "kw", {}).get("bind")
+        if bind is not None:
+            bind.dispose()
