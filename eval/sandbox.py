@@ -135,11 +135,11 @@ def sandbox(template: Path) -> Iterator[Sandbox]:
 class ServiceFactory:
     """ChatServices over sandboxes, sharing one loaded embedding model."""
 
-    def __init__(self, template: Path) -> None:
+    def __init__(self, template: Path, embeddings=None) -> None:
         from tria_graph.adapters.embeddings import LocalEmbeddings
 
         self.template = Path(template)
-        self.embeddings = LocalEmbeddings(self.template / "models")
+        self.embeddings = embeddings or LocalEmbeddings(self.template / "models")
         self.embeddings.load()
 
     def service(self, settings: Settings, now: datetime = BUSINESS_NOW):

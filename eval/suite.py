@@ -30,12 +30,13 @@ def default_template() -> Path:
 
 
 def run_suite(paths=None, target: str = "inproc", trials: int = 1, concurrency: int = 4,
-              template: Path | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
+              template: Path | None = None, progress: bool = True, embeddings=None) -> tuple[dict, list[dict]]:
+    """Load and validate the datasets, run them, and build the report (plus raw case results)."""
     files = dataset_files(paths)
     cases = load_datasets(files)
     if target == "inproc":
         template = ensure_template(template or default_template())
-    run = asyncio.run(run_cases(cases, make_target(target, template), trials=trials,
+    run = asyncio.run(run_cases(cases, make_target(target, template, embeddings), trials=trials,
                                 concurrency=concurrency, progress=progress))
     report = build_report(
         run.results,

@@ -66,15 +66,16 @@ class InprocTarget:
     clock_fixed = True
     serial_per_customer = False
 
-    def __init__(self, template: Path) -> None:
+    def __init__(self, template: Path, embeddings=None) -> None:
         self.template = Path(template)
+        self.embeddings = embeddings
         self._stack = AsyncExitStack()
         self.factory: ServiceFactory | None = None
         self.shared_engine: Engine | None = None
         self._shared_service = None
 
     async def start(self) -> None:
-        self.factory = await asyncio.to_thread(ServiceFactory, self.template)
+        self.factory = await asyncio.to_thread(ServiceFactory, self.template, self.embeddings)
         box = self._stack.enter_context(sandbox(self.template))
         self._shared_service = await asyncio.to_thread(self.factory.service, box.settings)
         self.shared_engine = open_engine(box.settings.resolved_database_url)
@@ -207,11 +208,11 @@ def prometheus_registry_counters() -> dict | None:
     return parse_cache_counters(generate_latest(REGISTRY).decode())
 
 
-def make_target(spec: str, template: Path | None = None):
+def make_target(spec: str, template: Path | None = None, embeddings=None):
     if spec == "inproc":
         if template is None:
             raise ValueError("the in-process target needs a template VAR_DIR")
-        return InprocTarget(template)
+        return InprocTarget(template, embeddings)
     if spec.startswith(("http://", "https://")):
         return HttpTarget(spec)
     raise ValueError(f"--target must be 'inproc' or http://HOST:PORT, not {spec!r}")
