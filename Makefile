@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 VAR_DIR ?= var
 export VAR_DIR
 
-.PHONY: install run seed kb test bench eval-classifier clean
+.PHONY: install run seed kb test bench eval eval-baseline eval-classifier clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,16 @@ test: install
 
 bench: install seed kb
 	$(BIN)/python scripts/bench_turns.py
+
+# The evaluation suite (docs/eval.md): every dataset in process, compared with the
+# committed baseline; exits non-zero past eval/thresholds.toml. Reports in reports/latest.
+eval: install
+	$(BIN)/tria-eval run --baseline eval/baseline/report.json --out reports/latest
+
+# Re-record the baseline on purpose, after a change that moves the scores.
+eval-baseline: install
+	$(BIN)/tria-eval run --out reports/baseline
+	$(BIN)/tria-eval baseline reports/baseline/report.json
 
 eval-classifier: install
 	$(BIN)/python scripts/eval_classifier.py

@@ -1,0 +1,218 @@
+"""What the suite talks to: the library in process, or a running server over HTTP.
+
+Both give conversations that send one customer message at a time and return the
+turn as a plain dict with the TurnResult's fields, plus the database the
+conversation writes to (for end-state checks, placeholders and the leak index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from .database import open_engine
+from .sandbox import BUSINESS_NOW, ServiceFactory, sandbox
+
+TURN_FIELDS = (
+    "reply", "intent", "confidence", "sources", "order", "invoice", "pending_confirmation",
+    "escalated", "escalation", "latency_ms", "llm_calls", "llm_tokens",
+)
+
+
+def turn_dict(result: dict) -> dict:
+    """The fields the suite reads from a TurnResult (or its JSON); missing counters are 0."""
+    turn = {name: result.get(name) for name in TURN_FIELDS}
+    turn["reply"] = turn["reply"] or ""
+    turn["sources"] = turn["sources"] or []
+    turn["llm_calls"] = int(turn["llm_calls"] or 0)
+    turn["llm_tokens"] = int(turn["llm_tokens"] or 0)
+    turn["latency_ms"] = float(turn["latency_ms"] or 0.0)
+    return turn
+
+
+def session_id(case_id: str, trial: int) -> str:
+    return f"eval-{case_id}-t{trial}-{uuid.uuid4().hex[:8]}"[:128]
+
+
+class Conversation:
+    """One session of one customer against a target."""
+
+    def __init__(self, send, engine: Engine, customer_id: str, session: str) -> None:
+        self._send = send
+        self.engine = engine
+        self.customer_id = customer_id
+        self.session_id = session
+
+    async def send(self, message: str) -> dict:
+        return await self._send(self.session_id, self.customer_id, message)
+
+
+class InprocTarget:
+    """The library in this process, on the embedded mode, with a fixed business clock.
+
+    Single-turn cases share one sandbox (they only read, or write records that no other
+    single-turn check looks at); multi-turn scenarios and adversarial cases each get a
+    fresh copy of the seeded database.
+    """
+
+    name = "inproc"
+    clock_fixed = True
+    serial_per_customer = False
+
+    def __init__(self, template: Path, embeddings=None) -> None:
+        self.template = Path(template)
+        self.embeddings = embeddings
+        self._stack = AsyncExitStack()
+        self.factory: ServiceFactory | None = None
+        self.shared_engine: Engine | None = None
+        self._shared_service = None
+
+    async def start(self) -> None:
+        self.factory = await asyncio.to_thread(ServiceFactory, self.template, self.embeddings)
+        box = self._stack.enter_context(sandbox(self.template))
+        self._shared_service = await asyncio.to_thread(self.factory.service, box.settings)
+        self.shared_engine = open_engine(box.settings.resolved_database_url)
+        self._stack.callback(self.shared_engine.dispose)
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    def reference_engine(self) -> Engine:
+        """The database as seeded (for placeholders and the leak index)."""
+        return self.shared_engine
+
+    @asynccontextmanager
+    async def conversation(
+        self, case_id: str, customer_id: str, trial: int, isolated: bool, now: datetime | None = None
+    ) -> AsyncIterator[Conversation]:
+        if not isolated:
+            yield Conversation(self._send_with(self._shared_service), self.shared_engine, customer_id, session_id(case_id, trial))
+            return
+        with sandbox(self.template) as box:
+            service = await asyncio.to_thread(self.factory.service, box.settings, now or BUSINESS_NOW)
+            engine = open_engine(box.settings.resolved_database_url)
+            try:
+                yield Conversation(self._send_with(service), engine, customer_id, session_id(case_id, trial))
+            finally:
+                engine.dispose()
+                self.factory.release(service)
+
+    @staticmethod
+    def _send_with(service):
+        async def send(session: str, customer: str, message: str) -> dict:
+            result = await service.send(session, customer, message)
+            return turn_dict(dataclasses.asdict(result))
+
+        return send
+
+    def cache_counters(self) -> dict | None:
+        return prometheus_registry_counters()
+
+
+class HttpTarget:
+    """A running server (`tria serve`); its database is read at Settings().resolved_database_url.
+
+    The server keeps its own clock and data, so delivery dates are not checked, and
+    stateful cases of one customer run one at a time (their new rows are told apart by id).
+    """
+
+    name = "http"
+    clock_fixed = False
+    serial_per_customer = True
+
+    def __init__(self, base_url: str, database_url: str | None = None, timeout: float = 30.0) -> None:
+        from tria_graph.config import Settings
+
+        self.base_url = base_url.rstrip("/")
+        self.database_url = database_url or Settings().resolved_database_url
+        self.timeout = timeout
+        self.client = None
+        self.engine: Engine | None = None
+
+    async def start(self) -> None:
+        import httpx
+
+        self.client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
+        self.engine = open_engine(self.database_url)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def reference_engine(self) -> Engine:
+        return self.engine
+
+    @asynccontextmanager
+    async def conversation(
+        self, case_id: str, customer_id: str, trial: int, isolated: bool, now: datetime | None = None
+    ) -> AsyncIterator[Conversation]:
+        yield Conversation(self._send, self.engine, customer_id, session_id(case_id, trial))
+
+    async def _send(self, session: str, customer: str, message: str) -> dict:
+        response = await self.client.post(
+            "/api/chatbot", json={"session_id": session, "customer_id": customer, "message": message}
+        )
+        if response.status_code != 200:
+            raise TargetError(f"HTTP {response.status_code}: {response.text[:300]}")
+        return turn_dict(response.json())
+
+    async def fetch_cache_counters(self) -> dict | None:
+        try:
+            response = await self.client.get("/metrics")
+        except Exception:
+            return None
+        if response.status_code != 200:
+            return None
+        return parse_cache_counters(response.text)
+
+
+class TargetError(RuntimeError):
+    """The target answered with an error instead of a turn."""
+
+
+CACHE_HITS, CACHE_MISSES = "tria_cache_hits_total", "tria_cache_misses_total"
+
+
+def parse_cache_counters(exposition: str) -> dict | None:
+    """Sum of the cache hit and miss counters in Prometheus text format, or None if absent."""
+    totals: dict[str, float] = {}
+    for line in exposition.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in (CACHE_HITS, CACHE_MISSES):
+            try:
+                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                continue
+    if not totals:
+        return None
+    return {"hits": totals.get(CACHE_HITS, 0.0), "misses": totals.get(CACHE_MISSES, 0.0)}
+
+
+def prometheus_registry_counters() -> dict | None:
+    """The same counters from this process's prometheus_client registry, if any."""
+    try:
+        from prometheus_client import REGISTRY, generate_latest
+    except ImportError:
+        return None
+    return parse_cache_counters(generate_latest(REGISTRY).decode())
+
+
+def make_target(spec: str, template: Path | None = None, embeddings=None):
+    if spec == "inproc":
+        if template is None:
+            raise ValueError("the in-process target needs a template VAR_DIR")
+        return InprocTarget(template, embeddings)
+    if spec.startswith(("http://", "https://")):
+        return HttpTarget(spec)
+    raise ValueError(f"--target must be 'inproc' or http://HOST:PORT, not {spec!r}")
