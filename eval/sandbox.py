@@ -40,7 +40,10 @@ class FixedClock:
 
 
 def _inputs_fingerprint() -> str:
-    digest = hashlib.sha256(BUSINESS_NOW.isoformat().encode())
+    from tria_graph.adapters.migrations import head_revision
+
+    # The schema revision too: a template made by an older schema is rebuilt.
+    digest = hashlib.sha256(f"{BUSINESS_NOW.isoformat()}|{head_revision()}".encode())
     files = sorted((DATA_DIR / "policies").glob("*.md")) + [
         DATA_DIR / "catalog.csv",
         DATA_DIR / "outlets.csv",
@@ -64,10 +67,11 @@ def template_is_current(var: Path) -> bool:
 
 def build_template(var: Path, embeddings=None) -> Path:
     """Seed the database, build the knowledge base and train the classifier in `var`."""
-    from tria_graph.adapters.database import create_schema, make_engine, session_factory
+    from tria_graph.adapters.database import make_engine, session_factory
     from tria_graph.adapters.embeddings import LocalEmbeddings
     from tria_graph.adapters.intent_classifier import IntentClassifier
     from tria_graph.adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
+    from tria_graph.adapters.migrations import migrate
     from tria_graph.demo_data import catalog_products, seed
 
     var = Path(var)
@@ -75,13 +79,13 @@ def build_template(var: Path, embeddings=None) -> Path:
         shutil.rmtree(var)
     var.mkdir(parents=True)
     settings = embedded_settings(var)
-    engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate(engine)
     with session_factory(engine)() as session:
         seed(session, settings, today=BUSINESS_NOW.date())
     engine.dispose()
     embeddings = embeddings or LocalEmbeddings(var / "models")
-    kb = PolicyKB(embeddings, settings.resolved_chroma_dir, settings.chroma_collection)
+    kb = PolicyKB.from_settings(settings, embeddings)
     kb.build(load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products()))
     IntentClassifier.load_or_train(embeddings, var / "models", settings.intent_threshold)
     (var / MARKER).write_text(json.dumps({"inputs": _inputs_fingerprint(), "business_day": str(BUSINESS_NOW.date())}))
@@ -107,6 +111,7 @@ def embedded_settings(var: Path) -> Settings:
         DATABASE_URL=f"sqlite:///{var / 'tria.db'}",
         CHECKPOINT_DB=str(var / "checkpoints.db"),
         CHROMA_DIR=str(var / "chroma"),
+        CHROMA_HOST="",
         REDIS_URL="",
     )
 
@@ -145,14 +150,10 @@ class ServiceFactory:
     def service(self, settings: Settings, now: datetime = BUSINESS_NOW):
         from tria_graph import ChatService, build_context, build_graph
 
-        context = build_context(settings, embeddings=self.embeddings)
-        context.clock = FixedClock(now)
+        context = build_context(settings, embeddings=self.embeddings, clock=FixedClock(now))
         return ChatService(build_graph(), context)
 
     @staticmethod
     def release(service) -> None:
-        """Close the service's database connections (best effort: the sandbox goes next)."""
-        sessions = getattr(getattr(service.context, "repository", None), "sessions", None)
-        bind = getattr(sessions, "kw", {}).get("bind")
-        if bind is not None:
-            bind.dispose()
+        """Close the service's database connections (the sandbox goes next)."""
+        service.context.repository.dispose()
