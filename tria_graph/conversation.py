@@ -71,6 +71,8 @@ class ChatService:
     def check_access(self, session_id: str, customer_id: str) -> None:
         """Raise unless the customer exists and owns (or may open) the session."""
         repo = self.context.repository
+        if repo.touch_session(session_id, customer_id, self.context.now()):
+            return  # the owner's next turn
         if repo.outlet(customer_id) is None:
             raise UnknownCustomer(customer_id)
         owner = repo.bind_session(session_id, customer_id, self.context.now())
@@ -83,9 +85,11 @@ class ChatService:
         config = {"configurable": {"thread_id": session_id}}
         async with self.locks.hold(session_id):
             # The customer's message is recorded before the graph runs: if the turn
-            # fails, the transcript still shows what was asked.
-            await self._record(session_id, HumanMessage(message))
-            snapshot = await self.graph.aget_state(config)
+            # fails, the transcript still shows what was asked. (Both reads and writes
+            # go to the database on their own connections, so they overlap.)
+            _, snapshot = await asyncio.gather(
+                self._record(session_id, HumanMessage(message)), self.graph.aget_state(config)
+            )
             if snapshot.interrupts:
                 graph_input = Command(resume=message)
             else:

@@ -138,6 +138,18 @@ class Repository:
                 s.commit()
             return row.customer_id
 
+    def touch_session(self, session_id: str, customer_id: str, now: datetime) -> bool:
+        """Mark the customer's existing session active: one statement, the common case.
+        False when the session is new or someone else's (bind_session then decides)."""
+        with self.sessions() as s:
+            updated = s.execute(
+                update(ChatSessionRow)
+                .where(ChatSessionRow.session_id == session_id, ChatSessionRow.customer_id == customer_id)
+                .values(last_active_at=now)
+            ).rowcount
+            s.commit()
+        return updated == 1
+
     def session_owner(self, session_id: str) -> str | None:
         with self.sessions() as s:
             row = s.get(ChatSessionRow, session_id)
