@@ -16,19 +16,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from tria_graph.domain.intents import INTENTS
-
-IntentName = Literal[
-    "greeting",
-    "policy_question",
-    "product_inquiry",
-    "order_placement",
-    "order_status",
-    "invoice_request",
-    "complaint",
-    "out_of_scope",
-]
-assert set(IntentName.__args__) == set(INTENTS), "eval intents out of step with tria_graph"
+from tria_graph.domain.intents import Intent as IntentName
 
 CustomerId = Annotated[str, Field(pattern=r"^OUT-\d{3}$")]
 CaseId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$")]
