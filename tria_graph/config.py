@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import time
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -70,12 +70,34 @@ class Settings(BaseSettings):
     # Below this cosine similarity the best passage does not answer the question.
     retrieval_min_score: float = Field(default=0.3, alias="RETRIEVAL_MIN_SCORE")
 
+    # Language model (docs/llm.md). No OPENAI_API_KEY: the embedded offline mode only.
+    openai_api_key: str = Field(default="", alias="OPENAI_API_KEY", repr=False)
+    openai_model: str = Field(default="gpt-4.1-mini", alias="OPENAI_MODEL")
+    # Any OpenAI-compatible server (vLLM, Ollama, a gateway); empty = api.openai.com.
+    openai_base_url: str = Field(default="", alias="OPENAI_BASE_URL")
+    openai_max_tokens: int = Field(default=400, ge=16, alias="OPENAI_MAX_TOKENS")
+    # Seconds one model call may take before the turn is answered offline.
+    openai_timeout: float = Field(default=30.0, gt=0, alias="OPENAI_TIMEOUT")
+    # At or above this classifier probability the offline classifier decides alone;
+    # below it, one structured-output call classifies and extracts entities.
+    llm_classify_below: float = Field(default=0.8, ge=0, le=1, alias="LLM_CLASSIFY_BELOW")
+    # POST /api/chatbot/stream (server-sent events); off: that route answers 404.
+    enable_streaming: bool = Field(default=True, alias="ENABLE_STREAMING")
+    # The knowledge base's embedding model: the packaged MiniLM, or OPENAI_EMBEDDING_MODEL
+    # on the OpenAI-compatible server. `tria kb build` must run after changing it.
+    embeddings: Literal["local", "openai"] = Field(default="local", alias="EMBEDDINGS")
+    openai_embedding_model: str = Field(default="text-embedding-3-small", alias="OPENAI_EMBEDDING_MODEL")
+
     @field_validator("delivery_days", mode="before")
     @classmethod
     def _split_days(cls, value):
         if isinstance(value, str):
             return [d.strip().capitalize() for d in value.split(",") if d.strip()]
         return value
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key)
 
     @property
     def resolved_database_url(self) -> str:
