@@ -8,6 +8,7 @@ A database outage answers 503 with Retry-After; the pools reconnect by themselve
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,7 +21,7 @@ import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -159,6 +160,50 @@ async def chatbot(body: ChatRequest, request: Request):
     return result.__dict__
 
 
+@app.post(
+    "/api/chatbot/stream",
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`token` events, then one `done` event with the /api/chatbot body."},
+        403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody},
+    },
+)
+async def chatbot_stream(body: ChatRequest, request: Request):
+    """The same turn as /api/chatbot, as server-sent events: `token` events
+    (`{"text": ...}`) as the reply is written, then `done` with the /api/chatbot body.
+    404 `streaming_disabled` when ENABLE_STREAMING is off."""
+    if not get_settings().enable_streaming:
+        return error(404, "streaming_disabled", "Streaming is off (ENABLE_STREAMING=false); use POST /api/chatbot.")
+    service = loaded(request)
+    if isinstance(service, JSONResponse):
+        return service
+    events = service.stream(body.session_id, body.customer_id, body.message)
+    try:
+        await anext(events)  # ("started", None): the customer may use this session
+    except UnknownCustomer:
+        return error(404, "unknown_customer", f"No outlet has customer_id {body.customer_id!r}.")
+    except SessionForbidden:
+        return error(403, "forbidden", "This session belongs to another customer.")
+
+    async def sse():
+        try:
+            async for kind, value in events:
+                if kind == "token":
+                    yield _sse("token", {"text": value})
+                elif kind == "result":
+                    yield _sse("done", ChatResponse.model_validate(value.__dict__).model_dump(mode="json"))
+        except Exception as exc:  # the status line is sent: report the failure in the stream
+            log.exception("streamed turn failed")
+            yield _sse("error", {"error": "turn_failed", "message": str(exc) or type(exc).__name__})
+        finally:
+            await events.aclose()
+
+    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
 @app.get(
     "/api/sessions/{session_id}/messages",
     response_model=Transcript,
@@ -209,12 +254,18 @@ async def health(request: Request):
         if isinstance(ctx.cache, RedisCache):
             redis, latency["redis"] = await asyncio.to_thread(_probe, ctx.cache.ping)
         breakers["xero"] = ctx.invoices.status()
+        if ctx.llm is not None:
+            breakers["openai"] = ctx.llm.status()
     if service is None:
         status = "unhealthy" if holder.error else "starting"
-    elif database == "connected" and chromadb == "connected" and redis != "disconnected":
+    elif (
+        database == "connected" and chromadb == "connected" and redis != "disconnected"
+        and breakers["openai"] != "open"
+    ):
         status = "healthy"
     else:
-        # Answers still come (uncached without Redis); the dependency needs attention.
+        # Answers still come (uncached without Redis, offline without the model); the
+        # dependency needs attention.
         status = "degraded"
     return Health(
         status=status,

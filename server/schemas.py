@@ -103,6 +103,11 @@ class ChatResponse(BaseModel):
     escalated: bool
     escalation: Escalation | None
     latency_ms: float
+    llm_calls: int = Field(default=0, description="Language-model calls this turn (0 offline).")
+    llm_tokens: int = Field(default=0, description="Their tokens, prompt and completion.")
+    degraded: bool = Field(
+        default=False, description="The model failed or its circuit breaker was open; answered offline."
+    )
 
 
 class TranscriptMessage(BaseModel):

@@ -19,11 +19,12 @@ from datetime import datetime
 from .adapters.cache import Cache, MemoryCache, RedisCache, ttls
 from .adapters.checkpoints import open_storage
 from .adapters.database import make_engine, session_factory
-from .adapters.embeddings import LocalEmbeddings
+from .adapters.embeddings import LocalEmbeddings, kb_embeddings
 from .adapters.intent_classifier import IntentClassifier
 from .adapters.invoices import LocalInvoiceGateway
+from .adapters.llm import LanguageModel
 from .adapters.migrations import ensure_current
-from .adapters.policy_kb import PolicyKB
+from .adapters.policy_kb import EmbeddingModelMismatch, PolicyKB
 from .adapters.repository import Repository
 from .adapters.session_locks import LocalSessionLocks, RedisSessionLocks
 from .adapters.transcripts import transcript_store
@@ -62,9 +63,16 @@ def build_context(
     if not products:
         raise NotReady("The database has no products: run `tria db seed` first.")
     embeddings = embeddings or LocalEmbeddings(settings.var_dir / "models")
-    kb = PolicyKB.from_settings(settings, embeddings)
+    try:
+        kb = PolicyKB.from_settings(settings, *kb_embeddings(settings, embeddings))
+    except ValueError as exc:
+        raise NotReady(str(exc)) from exc
     if kb.count() == 0:
         raise NotReady("The policy knowledge base is empty: run `tria kb build` first.")
+    try:
+        kb.check_model()
+    except EmbeddingModelMismatch as exc:
+        raise NotReady(str(exc)) from exc
     # Load models and indexes at start-up so the first customer does not wait for them.
     embeddings.load()
     kb.load()
@@ -80,6 +88,7 @@ def build_context(
         catalog=CatalogMatcher(products),
         clock=clock,
         cache=make_cache(settings),
+        llm=LanguageModel(settings) if settings.llm_enabled else None,
     )
 
 

@@ -122,7 +122,7 @@ def db_seed(reset: bool = typer.Option(False, help="Empty every demo table first
 @kb_app.command("build")
 def kb_build() -> None:
     """Embed the policy documents and the product catalogue into Chroma."""
-    from .adapters.embeddings import LocalEmbeddings
+    from .adapters.embeddings import LocalEmbeddings, kb_embeddings
     from .adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
     from .demo_data import catalog_products
 
@@ -130,11 +130,15 @@ def kb_build() -> None:
     passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products())
     embeddings = LocalEmbeddings(settings.var_dir / "models")
     embeddings.load()  # exports the model to ONNX on the first run
-    kb = PolicyKB.from_settings(settings, embeddings)
+    try:
+        model, model_id = kb_embeddings(settings, embeddings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="EMBEDDINGS") from exc
+    kb = PolicyKB.from_settings(settings, model, model_id)
     with tqdm(total=len(passages), desc="Embedding passages", unit="passage") as bar:
         count = kb.build(passages, on_progress=bar.update)
     where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else settings.resolved_chroma_dir
-    typer.echo(f"Knowledge base ready: {count} passages in {where}.")
+    typer.echo(f"Knowledge base ready: {count} passages in {where}, embedded with {model_id}.")
     # The intent classifier shares the model; training it here spares the server's
     # first start (and every replica) from doing it.
     from .adapters.intent_classifier import IntentClassifier

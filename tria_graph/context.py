@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from .adapters.cache import Cache, MemoryCache, ttls
 from .adapters.intent_classifier import IntentClassifier
 from .adapters.invoices import InvoiceGateway
+from .adapters.llm import LanguageModel
 from .adapters.policy_kb import PolicyKB
 from .adapters.repository import Repository
 from .config import Settings
@@ -31,6 +32,9 @@ class Context:
     catalog: CatalogMatcher
     clock: Callable[[], datetime] = field(default=None)  # type: ignore[assignment]
     cache: Cache = field(default=None)  # type: ignore[assignment]
+    # The language model (OPENAI_API_KEY set), or None: the offline mode. Nothing in the
+    # conversation state depends on it, so a conversation may change modes between turns.
+    llm: LanguageModel | None = None
 
     def __post_init__(self) -> None:
         if self.cache is None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -50,6 +52,15 @@ class TurnResult:
     escalated: bool = False
     escalation: dict | None = None
     latency_ms: float = 0.0
+    llm_calls: int = 0  # language-model calls this turn
+    llm_tokens: int = 0  # their tokens, prompt and completion
+    degraded: bool = False  # the model failed or its breaker was open: answered offline
+
+
+# What `ChatService.stream` yields: ("started", None) once the customer may use the
+# session and its lock is held, ("token", text) for each piece of the reply as the model writes it, and
+# ("result", TurnResult) last.
+StreamEvent = tuple[Literal["started", "token", "result"], object]
 
 
 class ChatService:
@@ -80,10 +91,29 @@ class ChatService:
             raise SessionForbidden(session_id)
 
     async def send(self, session_id: str, customer_id: str, message: str) -> TurnResult:
+        """One turn; the finished reply."""
+        result = None
+        async for kind, value in self._turn(session_id, customer_id, message, stream=False):
+            if kind == "result":
+                result = value
+        return result
+
+    async def stream(self, session_id: str, customer_id: str, message: str) -> AsyncIterator[StreamEvent]:
+        """One turn, yielding the reply's tokens as the model writes them (see StreamEvent).
+
+        The result's reply is the reply: it equals the tokens joined, except when the
+        grounding check rejected the model's text or the model failed midway, and then
+        it is the offline reply. Without a model (or when it is not called) the whole
+        reply comes as one token."""
+        async for event in self._turn(session_id, customer_id, message, stream=True):
+            yield event
+
+    async def _turn(self, session_id: str, customer_id: str, message: str, stream: bool) -> AsyncIterator[StreamEvent]:
         started = time.perf_counter()
         await asyncio.to_thread(self.check_access, session_id, customer_id)
         config = {"configurable": {"thread_id": session_id}}
         async with self.locks.hold(session_id):
+            yield "started", None  # access checked and the session's lock held
             # The customer's message is recorded before the graph runs: if the turn
             # fails, the transcript still shows what was asked. (Both reads and writes
             # go to the database on their own connections, so they overlap.)
@@ -104,9 +134,32 @@ class ChatService:
             # A turn that dies midway leaves the previous checkpoint in place and is
             # simply not answered; its side effects (order, invoice) are idempotent,
             # so sending the message again is safe.
-            state = await self.graph.ainvoke(
-                graph_input, config, context=self.context, durability="exit"
-            )
+            if not stream:
+                state = await self.graph.ainvoke(
+                    graph_input, config, context=self.context, durability="exit"
+                )
+            else:
+                state, streamed = {}, False
+                async for mode, chunk in self.graph.astream(
+                    graph_input, config, context=self.context, durability="exit",
+                    stream_mode=["messages", "values"],
+                ):
+                    if mode == "values":
+                        if "__interrupt__" not in chunk:
+                            state = chunk
+                        continue
+                    token, metadata = chunk
+                    # Only the reply writer's tokens (the classifier's JSON is never
+                    # streamed), not the finished messages nodes return.
+                    if (
+                        isinstance(token, AIMessageChunk)
+                        and metadata.get("langgraph_node") == "respond"
+                        and token.text
+                    ):
+                        streamed = True
+                        yield "token", token.text
+                if not streamed and state.get("reply"):
+                    yield "token", state["reply"]
             result = to_result(session_id, state, (time.perf_counter() - started) * 1000)
             await self._record(
                 session_id,
@@ -116,7 +169,7 @@ class ChatService:
             if self.saver is not None and turns % self.context.settings.history_turns == 0:
                 await compact(self.saver, session_id)
         TURNS.labels(result.intent).inc()
-        return result
+        yield "result", result
 
     async def _record(self, session_id: str, message: BaseMessage) -> None:
         if self.transcripts is not None:
@@ -147,4 +200,7 @@ def to_result(session_id: str, state: dict, latency_ms: float) -> TurnResult:
         escalated=state.get("escalation") is not None,
         escalation=state.get("escalation"),
         latency_ms=round(latency_ms, 2),
+        llm_calls=int(state.get("llm_calls", 0)),
+        llm_tokens=int(state.get("llm_tokens", 0)),
+        degraded=bool(state.get("degraded", False)),
     )

@@ -33,3 +33,13 @@ TURNS = Counter("tria_turns_total", "Conversation turns answered.", ["intent"])
 LOCK_WAIT = Histogram(
     "tria_session_lock_wait_seconds", "Time a turn waited for its session's lock.", buckets=_BUCKETS
 )
+LLM_CALLS = Counter("tria_llm_calls_total", "Language-model calls answered.", ["purpose"])
+LLM_TOKENS = Counter("tria_llm_tokens_total", "Tokens (prompt + completion) of answered model calls.", ["purpose"])
+LLM_FAILURES = Counter(
+    "tria_llm_failures_total",
+    "Model calls that failed or were refused by the open breaker (the turn was answered offline).",
+    ["purpose", "reason"],
+)
+GROUNDING_REJECTIONS = Counter(
+    "tria_llm_grounding_rejections_total", "Model replies rejected for numbers not in the facts."
+)

@@ -49,6 +49,10 @@ class State(TypedDict, total=False):
     escalation: dict | None
     reply: str
     sources: list[dict]
+    # The language model this turn (all zero / False in the offline mode).
+    llm_calls: int
+    llm_tokens: int
+    degraded: bool  # the model failed or its breaker was open: answered offline
 
 
 TURN_FIELDS: dict[str, Any] = {
@@ -65,6 +69,9 @@ TURN_FIELDS: dict[str, Any] = {
     "escalation": None,
     "reply": "",
     "sources": [],
+    "llm_calls": 0,
+    "llm_tokens": 0,
+    "degraded": False,
 }
 
 

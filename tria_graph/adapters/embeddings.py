@@ -148,3 +148,28 @@ class LocalEmbeddings(Embeddings):
             if len(self._cache) > _QUERY_CACHE_SIZE:
                 self._cache.popitem(last=False)
         return vector
+
+
+def kb_embeddings(settings, local: LocalEmbeddings) -> tuple[Embeddings, str]:
+    """The knowledge base's embedding model as the settings choose (EMBEDDINGS), and
+    the id recorded in the collection: the local MiniLM, or OPENAI_EMBEDDING_MODEL on
+    the OpenAI-compatible server at OPENAI_BASE_URL."""
+    if settings.embeddings == "local":
+        from .policy_kb import LOCAL_MODEL_ID
+
+        return local, LOCAL_MODEL_ID
+    if not settings.openai_api_key:
+        raise ValueError("EMBEDDINGS=openai needs OPENAI_API_KEY (and OPENAI_BASE_URL for a local server).")
+    from langchain_openai import OpenAIEmbeddings
+
+    model = OpenAIEmbeddings(
+        model=settings.openai_embedding_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url or None,
+        timeout=settings.openai_timeout,
+        max_retries=0,
+        # Token-length checks need tiktoken's encoding files, downloaded on first use:
+        # send the text as it is.
+        check_embedding_ctx_length=False,
+    )
+    return model, f"openai:{settings.openai_embedding_model}"

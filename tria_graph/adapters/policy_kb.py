@@ -101,9 +101,21 @@ def load_policy_passages(policy_dir: Path) -> list[Passage]:
     return passages
 
 
+LOCAL_MODEL_ID = "local:all-MiniLM-L6-v2"
+
+
+class EmbeddingModelMismatch(RuntimeError):
+    """The collection was built with another embedding model than the settings name."""
+
+
 class PolicyKB:
     """The passages in a Chroma collection: embedded on disk (persist_dir), or on a
-    Chroma server when `host` is given."""
+    Chroma server when `host` is given.
+
+    The collection's metadata records which embedding model built it
+    (`embedding_model`, e.g. "openai:text-embedding-3-small"): vectors of one model
+    are meaningless to another, so `check_model` refuses a mismatch with the command
+    that fixes it. Collections from before this record count as the local model."""
 
     def __init__(
         self,
@@ -112,8 +124,10 @@ class PolicyKB:
         collection: str,
         host: str = "",
         port: int = 8000,
+        embedding_model: str = LOCAL_MODEL_ID,
     ) -> None:
         self.embeddings = embeddings
+        self.embedding_model = embedding_model
         self.persist_dir = Path(persist_dir)
         self.collection = collection
         self.host = host
@@ -124,14 +138,28 @@ class PolicyKB:
         self._version = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings, embeddings: Embeddings) -> PolicyKB:
+    def from_settings(cls, settings: Settings, embeddings: Embeddings, embedding_model: str = LOCAL_MODEL_ID) -> PolicyKB:
         return cls(
             embeddings,
             settings.resolved_chroma_dir,
             settings.chroma_collection,
             host=settings.chroma_host,
             port=settings.chroma_port,
+            embedding_model=embedding_model,
         )
+
+    def built_with(self) -> str:
+        """The embedding model that built the collection."""
+        metadata = self.store._collection.metadata or {}
+        return metadata.get("embedding_model", LOCAL_MODEL_ID)
+
+    def check_model(self) -> None:
+        built = self.built_with()
+        if built != self.embedding_model:
+            raise EmbeddingModelMismatch(
+                f"The knowledge base was built with the embedding model {built!r}, but the "
+                f"settings (EMBEDDINGS) select {self.embedding_model!r}: run `tria kb build`."
+            )
 
     @property
     def store(self) -> Chroma:
@@ -146,7 +174,7 @@ class PolicyKB:
                 client=client,
                 collection_name=self.collection,
                 embedding_function=self.embeddings,
-                collection_metadata={"hnsw:space": "cosine"},
+                collection_metadata={"hnsw:space": "cosine", "embedding_model": self.embedding_model},
             )
         return self._store
 

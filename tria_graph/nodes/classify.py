@@ -1,4 +1,11 @@
-"""Classify the message's intent and pull out its entities."""
+"""Classify the message's intent and pull out its entities.
+
+The offline classifier and the entity patterns always run. When a language model is
+configured and the classifier is not confident (below LLM_CLASSIFY_BELOW), one
+structured-output call classifies the message and extracts its entities together; the
+patterns' entities stay, and the model's fill what they missed. If that call fails the
+classifier's answer stands and the turn is marked degraded.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +13,37 @@ from dataclasses import asdict
 
 from langgraph.runtime import Runtime
 
+from .. import prompts
 from ..adapters.cache import INTENT, cache_key
+from ..adapters.llm import Classification, ModelUnavailable
 from ..context import Context
 from ..domain import entities
+from ..domain.delivery import WEEKDAYS
 from ..state import State
 
 
 def classify(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    intent, confidence = predict_intent(state["message"], ctx)
-    return {
+    message = state["message"]
+    intent, confidence = predict_intent(message, ctx)
+    update = {
         "intent": intent,
         "confidence": round(float(confidence), 4),
-        "entities": extract_entities(state["message"], ctx),
+        "entities": extract_entities(message, ctx),
+    }
+    if ctx.llm is None or confidence >= ctx.settings.llm_classify_below:
+        return update
+    try:
+        result, tokens = ctx.llm.classify(prompts.classify_messages(message))
+    except ModelUnavailable:
+        return {**update, "degraded": True}
+    return {
+        **update,
+        "intent": result.intent,
+        "confidence": round(min(max(float(result.confidence), 0.0), 1.0), 4),
+        "entities": with_model_entities(update["entities"], result, ctx),
+        "llm_calls": state.get("llm_calls", 0) + 1,
+        "llm_tokens": state.get("llm_tokens", 0) + tokens,
     }
 
 
@@ -43,3 +68,29 @@ def extract_entities(message: str, ctx: Context) -> dict:
         "delivery_day": entities.requested_weekday(message, ctx.now().date()),
         "hours_before": entities.hours_mentioned(message),
     }
+
+
+def with_model_entities(found: dict, result: Classification, ctx: Context) -> dict:
+    """The patterns' entities, completed by the model's where the patterns found none.
+
+    The model's values go through the same checks as the customer's words: order
+    numbers must look like SO-12345, days must be weekdays, items must match the
+    catalogue (unmatched ones are named back as unknown, as usual).
+    """
+    merged = dict(found)
+    if not merged["order_numbers"]:
+        merged["order_numbers"] = entities.order_numbers(" ".join(result.order_numbers))
+    if merged["delivery_day"] is None and result.delivery_day:
+        day = result.delivery_day.strip().capitalize()
+        merged["delivery_day"] = day if day in WEEKDAYS else None
+    if merged["hours_before"] is None and result.hours_before is not None and result.hours_before >= 0:
+        merged["hours_before"] = float(result.hours_before)
+    if not merged["products"] and result.items:
+        text = ", ".join(
+            f"{item.quantity} {item.description}" if item.quantity else item.description
+            for item in result.items
+        )
+        match = ctx.catalog.match(text)
+        merged["products"] = [asdict(item) for item in match.items]
+        merged["unknown_items"] = match.unknown
+    return merged

@@ -1,39 +1,79 @@
-"""Write the turn's reply from the state (deterministic templates, see replies.py)."""
+"""Write the turn's reply from the state.
+
+The deterministic templates (replies.py) always write it first: that is the whole reply
+in the offline mode, and the fallback otherwise. With a language model, one more call
+rewrites it for the intents where wording matters (`MODEL_WRITES`), given only the
+facts in the state (prompts.py). The model's text is used only if every number in it is
+in those facts (domain/grounding.py); it cites the source section or gets it appended.
+Order summaries to confirm, placed orders and refusals stay templates, word for word.
+"""
 
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
-from .. import replies
+from .. import prompts, replies
 from ..adapters.cache import RESPONSE, cache_key
+from ..adapters.llm import ModelUnavailable
 from ..context import Context
+from ..domain import grounding
+from ..metrics import GROUNDING_REJECTIONS
 from ..state import State
+
+# Intents whose reply the model may write.
+MODEL_WRITES = frozenset(
+    {"greeting", "policy_question", "product_inquiry", "order_status", "invoice_request", "complaint", "out_of_scope"}
+)
 
 
 def respond(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    reply, sources = _compose(state, ctx)
+    reply, sources, template_only = _compose(state, ctx)
+    update: dict = {}
+    if not template_only and ctx.llm is not None and not state.get("degraded"):
+        written, update = _model_reply(state, ctx, reply, sources)
+        reply = written or reply
     draft = state.get("draft")
-    update: dict = {"reply": reply, "sources": sources, "messages": [AIMessage(reply)]}
+    if draft and draft["status"] == "awaiting_confirmation" and state.get("intent") != "order_placement":
+        reply += "\n" + replies.PENDING_REMINDER
+    update.update(reply=reply, sources=sources, messages=[AIMessage(reply)])
     if draft and draft["status"] in ("placed", "cancelled", "held_for_review"):
         # Finished drafts leave the state; the order or escalation record keeps them.
         update["draft"] = None
     return update
 
 
-def _compose(state: State, ctx: Context) -> tuple[str, list[dict]]:
+def _model_reply(state: State, ctx: Context, template: str, sources: list[dict]) -> tuple[str | None, dict]:
+    """The model's rewrite of the template reply if it is grounded, and the counters."""
+    facts = prompts.facts(state, template, sources)
+    try:
+        text, tokens = ctx.llm.write(prompts.reply_messages(state["message"], facts))
+    except ModelUnavailable:
+        return None, {"degraded": True}
+    counters = {
+        "llm_calls": state.get("llm_calls", 0) + 1,
+        "llm_tokens": state.get("llm_tokens", 0) + tokens,
+    }
+    if grounding.unsupported_numbers(text, facts, state["message"]):
+        GROUNDING_REJECTIONS.inc()
+        return None, counters
+    if not grounding.cites(text, sources):
+        text += f" (Source: {replies.source_label(sources[0])}.)"
+    return text, counters
+
+
+def _compose(state: State, ctx: Context) -> tuple[str, list[dict], bool]:
+    """The template reply, its sources, and whether it must be sent word for word."""
     draft = state.get("draft")
     answer = state.get("answer")
     if answer == "no" and draft:
-        return "OK, I've dropped that draft; nothing was ordered. Anything else?", []
+        return "OK, I've dropped that draft; nothing was ordered. Anything else?", [], True
     if answer == "yes" and state.get("order"):
-        return replies.placed_reply(state["order"], state.get("invoice"), state.get("invoice_error")), []
-
+        return replies.placed_reply(state["order"], state.get("invoice"), state.get("invoice_error")), [], True
     reply, sources = _for_intent(state, ctx)
-    if draft and draft["status"] == "awaiting_confirmation" and state.get("intent") != "order_placement":
-        reply += "\n" + replies.PENDING_REMINDER
-    return reply, sources
+    template_only = bool(state.get("blocked")) or state.get("intent") not in MODEL_WRITES
+    return reply, sources, template_only
 
 
 def _for_intent(state: State, ctx: Context) -> tuple[str, list[dict]]:
