@@ -9,6 +9,11 @@
     remember -> await_confirmation (interrupt) when a draft waits for "yes", else END
     await_confirmation -> yes: place_order -> create_invoice -> respond
                        -> no: respond      -> change: draft_order      -> other: guard
+
+With a language model in the context (LLM mode, docs/llm.md) the graph is the same:
+classify makes one structured-output call when the offline classifier is unsure, and
+respond makes one call to reword its template reply, keeping the template if the call
+fails (the turn is "degraded") or the reply states a number the facts do not hold.
 """
 
 from __future__ import annotations
