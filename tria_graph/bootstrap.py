@@ -57,7 +57,7 @@ def build_context(
     except Exception as exc:
         raise NotReady(str(exc)) from exc
     sessions = session_factory(engine)
-    repository = Repository(sessions)
+    repository = Repository(sessions, settings.tax_rate, settings.payment_terms_days)
     products = repository.products()
     if not products:
         raise NotReady("The database has no products: run `tria db seed` first.")
