@@ -218,11 +218,14 @@ def make_app(state: FakeXero) -> FastAPI:
         return response
 
     async def replay_or(request: Request, make):
+        # The body is read first: from the key check to storing the answer nothing
+        # awaits, so a second request with the same key arriving meanwhile is replayed.
+        payload = json.loads(await request.body() or b"{}")
         key = request.headers.get("idempotency-key")
         if key and key in state.idempotent:
             status, body = state.idempotent[key]
             return JSONResponse(body, status_code=status)
-        status, body = make(json.loads(await request.body() or b"{}"))
+        status, body = make(payload)
         if key:
             state.idempotent[key] = (status, body)
         return JSONResponse(body, status_code=status)
@@ -284,6 +287,11 @@ def make_app(state: FakeXero) -> FastAPI:
     @app.post("/api.xro/2.0/Invoices")
     async def post_invoices(request: Request):
         return await replay_or(request, make_invoices)
+
+    @app.get("/api.xro/2.0/Invoices")
+    async def get_invoices(InvoiceNumbers: str = ""):
+        wanted = set(InvoiceNumbers.split(",")) if InvoiceNumbers else None
+        return envelope(Invoices=[i for i in state.ledger.values() if wanted is None or i["InvoiceNumber"] in wanted])
 
     @app.get("/api.xro/2.0/Invoices/{invoice_id}")
     async def get_invoice(invoice_id: str):

@@ -143,7 +143,10 @@ class XeroWorker:
             payload = invoice_payload(order_dict(order), invoice_dict(invoice, order), self.settings)
             outlet = {"customer_id": outlet.customer_id, "name": outlet.name, "email": outlet.email, "contact_name": outlet.contact_name}
         contact_id = self._contact(outlet)
-        sent = self.client.create_invoice(payload, contact_id, entry.idempotency_key)
+        try:
+            sent = self.client.create_invoice(payload, contact_id, entry.idempotency_key)
+        except XeroRejected as exc:
+            sent = self._already_made(payload, exc)
         if self.after_send is not None:
             self.after_send(entry)
         now = utcnow()
@@ -157,6 +160,18 @@ class XeroWorker:
             self._mark(s, entry, "done", now)
             s.commit()
         log.info("invoice %s sent to Xero as %s", payload["invoice_number"], sent.invoice_number)
+
+    def _already_made(self, payload: dict, exc: XeroRejected):
+        """Xero refuses a second invoice with our number. If the one it has is this
+        order's (an earlier attempt whose answer was lost beyond the Idempotency-Key's
+        reach), that is the invoice: record it. Otherwise the rejection stands."""
+        if not any("must be unique" in r for r in exc.reasons):
+            raise exc
+        found = self.client.find_invoice(payload["invoice_number"])
+        if found is None or found[1] != payload["reference"]:
+            raise exc
+        log.warning("invoice %s was already in Xero; recording it", payload["invoice_number"])
+        return found[0]
 
     def _contact(self, outlet: dict) -> str:
         """The outlet's Xero contact: stored, else found by ContactNumber, else created

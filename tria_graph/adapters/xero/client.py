@@ -199,6 +199,14 @@ class XeroClient:
         made = created.invoices[0]
         return SentInvoice(made.invoice_id, made.invoice_number, made.status)
 
+    def find_invoice(self, invoice_number: str) -> tuple[SentInvoice, str] | None:
+        """The invoice with this number, and its Reference; None if Xero has none."""
+        found = self.call("get_invoices", invoice_numbers=[invoice_number]).invoices or []
+        if not found:
+            return None
+        made = found[0]
+        return SentInvoice(made.invoice_id, made.invoice_number, made.status), made.reference
+
     def void_invoice(self, invoice_id: str, idempotency_key: str) -> str:
         """VOIDED for an authorised invoice; a draft can only be DELETED."""
         current = self.call("get_invoice", invoice_id).invoices[0]
