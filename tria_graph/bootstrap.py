@@ -45,6 +45,29 @@ def make_cache(settings: Settings) -> Cache:
     return MemoryCache(ttls(settings))
 
 
+def build_xero_worker(settings: Settings, sessions, owner: str | None = None):
+    """The outbox worker on the real Xero client, or None when Xero is not configured.
+
+    The rate limiter is shared through Redis when REDIS_URL is set (every process
+    together stays under the tenant's limits), in-process otherwise."""
+    if not settings.xero_configured:
+        return None
+    from .adapters.xero.client import XeroClient
+    from .adapters.xero.limits import LocalRateLimiter, RedisRateLimiter
+    from .adapters.xero.tokens import TokenStore
+    from .invoice_worker import XeroWorker
+
+    tokens = TokenStore(sessions, settings.xero_token_key, settings.xero_refresh_token, settings.xero_tenant_id)
+    if settings.redis_url:
+        limiter = RedisRateLimiter(
+            settings.redis_url, settings.redis_key_prefix, settings.xero_calls_per_minute, settings.xero_max_concurrent
+        )
+    else:
+        limiter = LocalRateLimiter(settings.xero_calls_per_minute, settings.xero_max_concurrent)
+    client = XeroClient(settings, tokens, limiter)
+    return XeroWorker(sessions, client, settings, owner=owner)
+
+
 def build_context(
     settings: Settings | None = None,
     embeddings: LocalEmbeddings | None = None,
@@ -58,7 +81,7 @@ def build_context(
     except Exception as exc:
         raise NotReady(str(exc)) from exc
     sessions = session_factory(engine)
-    repository = Repository(sessions)
+    repository = Repository(sessions, settings.tax_rate, settings.payment_terms_days)
     products = repository.products()
     if not products:
         raise NotReady("The database has no products: run `tria db seed` first.")
@@ -79,10 +102,16 @@ def build_context(
     classifier = IntentClassifier.load_or_train(
         embeddings, settings.var_dir / "models", settings.intent_threshold
     )
+    invoices = LocalInvoiceGateway(sessions, settings.tax_rate, settings.payment_terms_days)
+    worker = build_xero_worker(settings, sessions)
+    if worker is not None:
+        from .adapters.xero.gateway import XeroInvoiceGateway
+
+        invoices = XeroInvoiceGateway(invoices, worker, settings.xero_reply_wait)
     return Context(
         settings=settings,
         repository=repository,
-        invoices=LocalInvoiceGateway(sessions, settings.tax_rate, settings.payment_terms_days),
+        invoices=invoices,
         policy_kb=kb,
         classifier=classifier,
         catalog=CatalogMatcher(products),
@@ -105,6 +134,20 @@ async def open_chat_service(
         # Loading the model and the knowledge base takes seconds: keep the loop free.
         context = await asyncio.to_thread(build_context, settings, embeddings, clock)
         stack.callback(context.repository.dispose)
+        worker = getattr(context.invoices, "worker", None)
+        if worker is not None:
+            # The outbox worker runs beside the chat in this process; `tria worker`
+            # runs the same loop alone. Several may run: claims never overlap.
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.run_forever(stop))
+
+            async def stop_worker() -> None:
+                stop.set()
+                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.to_thread(worker.close)
+                context.invoices.close()
+
+            stack.push_async_callback(stop_worker)
         storage = await stack.enter_async_context(open_storage(settings))
         transcripts = transcript_store(storage.pool, context.repository.sessions)
         if settings.redis_url:

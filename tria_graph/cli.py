@@ -20,6 +20,10 @@ app.add_typer(db_app, name="db")
 admin_app = typer.Typer(help="Operations: retention.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(admin_app, name="admin")
+xero_app = typer.Typer(help="Xero: connect, keys.", no_args_is_help=True)
+app.add_typer(xero_app, name="xero")
+order_app = typer.Typer(help="Orders (operators).", no_args_is_help=True)
+app.add_typer(order_app, name="order")
 
 
 def parse_age(text: str) -> timedelta:
@@ -160,3 +164,88 @@ def admin_prune(
     now = datetime.now(ZoneInfo(settings.timezone))
     removed = asyncio.run(prune_conversations(settings, age, now))
     typer.echo(f"Removed {removed} conversation(s) idle for more than {older_than.strip()}.")
+
+
+def _sessions():
+    from .adapters.database import session_factory
+
+    return session_factory(_migrated_engine())
+
+
+@app.command()
+def worker(once: bool = typer.Option(False, help="Process what is due now, then exit.")) -> None:
+    """Send invoices to Xero (and void cancelled ones) from the outbox, until stopped."""
+    from .bootstrap import build_xero_worker
+
+    settings = get_settings()
+    xero = build_xero_worker(settings, _sessions())
+    if xero is None:
+        raise typer.BadParameter(
+            "Xero is not configured: set XERO_CLIENT_ID, XERO_CLIENT_SECRET and XERO_TOKEN_KEY "
+            "(and run `tria xero connect`)."
+        )
+    typer.echo(f"Xero worker {xero.owner} started.")
+    try:
+        if once:
+            typer.echo(f"Processed {xero.run_once()} outbox entries.")
+        else:
+            asyncio.run(xero.run_forever())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        xero.close()
+
+
+@xero_app.command("keygen")
+def xero_keygen() -> None:
+    """Print a new XERO_TOKEN_KEY (the key that encrypts stored Xero tokens)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@xero_app.command("connect")
+def xero_connect(timeout: float = typer.Option(300, help="Seconds to wait for the consent.")) -> None:
+    """Authorise Tria in Xero: open the printed URL, approve, and the tokens are stored."""
+    from .adapters.xero import oauth
+    from .adapters.xero.tokens import TokenStore
+
+    settings = get_settings()
+    if not settings.xero_configured:
+        raise typer.BadParameter("set XERO_CLIENT_ID, XERO_CLIENT_SECRET and XERO_TOKEN_KEY first")
+    state = oauth.new_state()
+    server = oauth.callback_server(settings.xero_redirect_uri)
+    try:
+        typer.echo("Open this URL in a browser and approve access to your Xero organisation:")
+        typer.echo(oauth.consent_url(settings, state), color=False)
+        code = oauth.wait_for_callback(server, state, timeout)
+    except oauth.ConsentFailed as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1)
+    finally:
+        server.server_close()
+    token = oauth.exchange_code(settings, code)
+    orgs = oauth.tenants(settings, token["access_token"])
+    tenant = settings.xero_tenant_id or (orgs[0]["tenantId"] if orgs else "")
+    if not tenant:
+        typer.echo("The consent covers no organisation.", err=True)
+        raise typer.Exit(1)
+    TokenStore(_sessions(), settings.xero_token_key).save(token, tenant)
+    name = next((o.get("tenantName") for o in orgs if o["tenantId"] == tenant), tenant)
+    typer.echo(f"Connected to Xero organisation {name} ({tenant}); tokens stored encrypted.")
+
+
+@order_app.command("cancel")
+def order_cancel(
+    number: str = typer.Argument(..., help="Order number, e.g. SO-10042."),
+    customer: str = typer.Option(..., "--customer", help="The outlet's customer id."),
+) -> None:
+    """Cancel a confirmed order; its invoice is voided in Xero (or never sent)."""
+    from .adapters.repository import OrderNotCancellable, Repository
+
+    try:
+        order = Repository(_sessions()).cancel_order(customer, number)
+    except OrderNotCancellable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Order {order['number']} is cancelled; its invoice, if any, will be voided by the worker.")

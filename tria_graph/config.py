@@ -88,6 +88,42 @@ class Settings(BaseSettings):
     embeddings: Literal["local", "openai"] = Field(default="local", alias="EMBEDDINGS")
     openai_embedding_model: str = Field(default="text-embedding-3-small", alias="OPENAI_EMBEDDING_MODEL")
 
+    # Xero (adapters/xero/). Unset client id, secret or token key: invoices stay local,
+    # marked not sent, and go out once these are set.
+    xero_client_id: str = Field(default="", alias="XERO_CLIENT_ID")
+    xero_client_secret: str = Field(default="", alias="XERO_CLIENT_SECRET")
+    # Empty: the tenant `tria xero connect` stored (the first the consent granted).
+    xero_tenant_id: str = Field(default="", alias="XERO_TENANT_ID")
+    # The first refresh token; rotated ones are stored in the database, encrypted.
+    xero_refresh_token: str = Field(default="", alias="XERO_REFRESH_TOKEN")
+    # Fernet key (`tria xero keygen`) encrypting the stored tokens.
+    xero_token_key: str = Field(default="", alias="XERO_TOKEN_KEY")
+    xero_sales_account_code: str = Field(default="200", alias="XERO_SALES_ACCOUNT_CODE")
+    xero_tax_type: str = Field(default="OUTPUT2", alias="XERO_TAX_TYPE")
+    xero_invoice_status: Literal["AUTHORISED", "DRAFT"] = Field(default="AUTHORISED", alias="XERO_INVOICE_STATUS")
+    xero_api_url: str = Field(default="https://api.xero.com/api.xro/2.0", alias="XERO_API_URL")
+    xero_token_url: str = Field(default="https://identity.xero.com/connect/token", alias="XERO_TOKEN_URL")
+    xero_authorize_url: str = Field(
+        default="https://login.xero.com/identity/connect/authorize", alias="XERO_AUTHORIZE_URL"
+    )
+    xero_connections_url: str = Field(default="https://api.xero.com/connections", alias="XERO_CONNECTIONS_URL")
+    xero_redirect_uri: str = Field(default="http://localhost:8765/callback", alias="XERO_REDIRECT_URI")
+    # Xero's documented per-tenant limits; the rate limiter stays under them.
+    xero_calls_per_minute: int = Field(default=60, ge=1, alias="XERO_CALLS_PER_MINUTE")
+    xero_max_concurrent: int = Field(default=5, ge=1, alias="XERO_MAX_CONCURRENT")
+    # Seconds one Xero HTTP call may take before it counts as a timeout.
+    xero_timeout: float = Field(default=10.0, gt=0, alias="XERO_TIMEOUT")
+    # Seconds the chat waits for Xero before saying the invoice is on its way.
+    xero_reply_wait: float = Field(default=3.0, ge=0, alias="XERO_REPLY_WAIT")
+    # The outbox worker: seconds between polls, and how long a claimed entry stays
+    # claimed (a crashed worker's entries are taken over after this).
+    xero_poll_interval: float = Field(default=2.0, gt=0, alias="XERO_POLL_INTERVAL")
+    xero_lease_seconds: float = Field(default=60.0, gt=0, alias="XERO_LEASE_SECONDS")
+
+    @property
+    def xero_configured(self) -> bool:
+        return bool(self.xero_client_id and self.xero_client_secret and self.xero_token_key)
+
     @field_validator("delivery_days", mode="before")
     @classmethod
     def _split_days(cls, value):

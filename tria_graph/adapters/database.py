@@ -110,10 +110,64 @@ class InvoiceRow(Base):
     subtotal: Mapped[Decimal] = mapped_column(Money)
     gst: Mapped[Decimal] = mapped_column(Money)
     total: Mapped[Decimal] = mapped_column(Money)
-    # local: stored here only; a later gateway (Xero) marks what it has sent.
+    # local: made before Xero existed, never to be sent. not_sent: waiting in the
+    # outbox (Xero not configured yet, or not reached yet). sent, rejected (Xero's 400,
+    # escalated), cancelled (order cancelled before it went out), void_pending, voided.
     delivery_status: Mapped[str] = mapped_column(String(20), default="local")
+    # Xero's InvoiceID and InvoiceNumber once Xero accepted the invoice.
     external_id: Mapped[str | None] = mapped_column(String(64))
+    external_number: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why Xero refused it, or the last error while sending or voiding.
+    delivery_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxRow(Base):
+    """Work for Xero, written in the same transaction as the change that needs it.
+
+    kind: create_invoice | void_invoice. status: pending -> done | failed | cancelled.
+    A worker claims a pending row by setting lease_owner/lease_until (compare-and-set),
+    so two workers never hold it at once; a crashed worker's lease runs out.
+    """
+
+    __tablename__ = "xero_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    # Sent as Xero's Idempotency-Key: derived from the order, so every retry and every
+    # worker sends the same one.
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_xero_outbox_status_next", "status", "next_attempt_at"),)
+
+
+class XeroContactRow(Base):
+    """The outlet's Xero contact, found or created once."""
+
+    __tablename__ = "xero_contacts"
+    customer_id: Mapped[str] = mapped_column(ForeignKey("outlets.customer_id"), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class XeroTokenRow(Base):
+    """The OAuth2 token set and tenant, one row per connection, encrypted (Fernet)."""
+
+    __tablename__ = "xero_tokens"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    token: Mapped[str] = mapped_column(Text)  # Fernet ciphertext of the token JSON
+    expires_at: Mapped[float] = mapped_column(Numeric(16, 3))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class EscalationRow(Base):

@@ -1,20 +1,21 @@
-"""Invoices behind one interface, so Xero can replace the local store later.
+"""Invoices behind one interface: kept locally, or sent to Xero (adapters/xero/).
 
-`LocalInvoiceGateway` keeps invoices in the orders database. It is idempotent per
-order: the invoices table allows one row per order, and asking again returns it.
+`LocalInvoiceGateway` keeps invoices in the orders database, marked not sent (their
+outbox entries wait until Xero is configured). It is idempotent per order: the
+invoices table allows one row per order, and asking again returns it.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
-from ..domain.invoicing import due_date, invoice_amounts, invoice_number
 from .database import InvoiceRow, OrderRow
+from .outbox import add_invoice
 
 
 class InvoiceError(Exception):
@@ -34,9 +35,14 @@ class InvoiceGateway(Protocol):
 INVOICEABLE = ("confirmed", "out_for_delivery", "delivered")
 
 
+class InvoicePending(InvoiceError):
+    """The invoice is on its way to Xero (the message says so, for the customer)."""
+
+
 def invoice_dict(row: InvoiceRow, order: OrderRow) -> dict:
     return {
-        "number": row.number,
+        # Xero's InvoiceNumber once sent (the same, since Tria sends its own number).
+        "number": row.external_number or row.number,
         "order_number": order.number,
         "issued_on": row.issued_on,
         "due_on": row.due_on,
@@ -44,6 +50,7 @@ def invoice_dict(row: InvoiceRow, order: OrderRow) -> dict:
         "gst": row.gst,
         "total": row.total,
         "status": row.delivery_status,
+        "xero_invoice_id": row.external_id,
         "lines": [
             {
                 "sku": line.sku,
@@ -83,21 +90,10 @@ class LocalInvoiceGateway:
                     f"Order {order.number} is {order.status.replace('_', ' ')}, so it has no invoice"
                     + (" yet; the invoice is issued once the order is confirmed." if order.status == "pending" else ".")
                 )
-            amounts = invoice_amounts(
-                [{"line_total": line.line_total} for line in order.lines], self.tax_rate
-            )
-            row = InvoiceRow(
-                order_id=order.id,
-                customer_id=customer_id,
-                issued_on=today,
-                due_on=due_date(today, self.payment_terms_days),
-                created_at=datetime.now(timezone.utc),
-                **amounts,
-            )
-            s.add(row)
+            # An order placed before invoices were written with it: its invoice and
+            # outbox entry now, in one transaction.
+            row = add_invoice(s, order, today, self.tax_rate, self.payment_terms_days)
             try:
-                s.flush()
-                row.number = invoice_number(today.year, row.id)
                 s.commit()
             except IntegrityError:
                 # A concurrent request invoiced this order first: return that invoice.

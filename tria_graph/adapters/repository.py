@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from ..domain.catalog import Product
 from ..domain.escalation import due_by
+from .outbox import add_invoice, outbox_entry, utcnow, void_key
 from .database import (
     ChatSessionRow,
     EscalationRow,
@@ -58,9 +59,15 @@ def order_dict(row: OrderRow, invoice: InvoiceRow | None = None) -> dict:
     }
 
 
+class OrderNotCancellable(Exception):
+    """The order is not the customer's, or is past the point of cancelling."""
+
+
 class Repository:
-    def __init__(self, sessions: sessionmaker) -> None:
+    def __init__(self, sessions: sessionmaker, tax_rate: float = 0.09, payment_terms_days: int = 30) -> None:
         self.sessions = sessions
+        self.tax_rate = tax_rate
+        self.payment_terms_days = payment_terms_days
 
     # --- health -------------------------------------------------------------
     def ping(self) -> None:
@@ -201,7 +208,10 @@ class Repository:
         return order_dict(row, invoice)
 
     def place_order(self, customer_id: str, draft: dict, placed_at: datetime) -> dict:
-        """Write a confirmed draft as an order, once: the draft id is unique."""
+        """Write a confirmed draft as an order, once: the draft id is unique.
+
+        The order, its invoice and the outbox entry that will send the invoice to Xero
+        commit in one transaction: there is never an order nobody will invoice."""
         with self.sessions() as s:
             existing = s.scalar(
                 select(OrderRow)
@@ -244,6 +254,7 @@ class Repository:
             try:
                 s.flush()
                 row.number = order_number(row.id)
+                add_invoice(s, row, placed_at.date(), self.tax_rate, self.payment_terms_days)
                 s.commit()
             except IntegrityError:
                 # Another process placed the same draft first.
@@ -255,6 +266,31 @@ class Repository:
                 )
                 return order_dict(existing)
             return order_dict(row)
+
+    def cancel_order(self, customer_id: str, number: str) -> dict:
+        """Cancel a confirmed order. If it has an invoice, a void_invoice outbox entry is
+        written in the same transaction: the worker voids it in Xero if it went out, or
+        stops it from going out if it has not."""
+        with self.sessions() as s:
+            row = s.scalar(
+                select(OrderRow)
+                .options(selectinload(OrderRow.lines))
+                .where(OrderRow.customer_id == customer_id, OrderRow.number == number)
+                .with_for_update()
+            )
+            if row is None:
+                raise OrderNotCancellable(f"No order {number} for {customer_id}.")
+            if row.status == "cancelled":
+                return self._with_invoice(s, row)
+            if row.status != "confirmed":
+                raise OrderNotCancellable(f"Order {number} is {row.status.replace('_', ' ')}; it can no longer be cancelled.")
+            row.status = "cancelled"
+            invoice = s.scalar(select(InvoiceRow).where(InvoiceRow.order_id == row.id))
+            if invoice is not None and invoice.delivery_status != "local":
+                invoice.delivery_status = "void_pending"
+                s.add(outbox_entry("void_invoice", row, invoice, void_key(number), utcnow()))
+            s.commit()
+            return order_dict(row, invoice)
 
     # --- escalations --------------------------------------------------------
     def count_escalations(self, customer_id: str) -> int:

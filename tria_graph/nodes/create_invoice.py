@@ -1,4 +1,7 @@
-"""Get the invoice for the order in state, creating it on first request."""
+"""Get the invoice for the order in state, creating it on first request.
+
+With Xero the gateway waits up to 3 s for Xero's number; past that it raises
+InvoicePending, whose message tells the customer the invoice is on its way."""
 
 from __future__ import annotations
 
