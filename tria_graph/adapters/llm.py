@@ -118,7 +118,10 @@ class LanguageModel:
 
     def _guarded(self, purpose: str, call: Callable[[], tuple[T, int]]) -> tuple[T, int]:
         try:
-            result, tokens = self.breaker.call(call)
+            # calling(), not call(): call() holds the breaker's lock for the whole model
+            # call, so a process would talk to the model one turn at a time.
+            with self.breaker.calling():
+                result, tokens = call()
         except pybreaker.CircuitBreakerError as exc:
             # Refused (already open), or this call's failure tripped it: then the
             # failure is the exception's context.

@@ -129,7 +129,12 @@ class XeroClient:
         ):
             with attempt:
                 try:
-                    return self.circuit.call(self._authorised, method, *args, **kwargs)
+                    # calling(), not call(): pybreaker's call() holds the breaker's lock
+                    # for the whole request, which would let one Xero call at a time
+                    # through per process; calling() checks and records under the lock
+                    # and runs the request outside it.
+                    with self.circuit.calling():
+                        return self._authorised(method, *args, **kwargs)
                 except pybreaker.CircuitBreakerError as exc:
                     raise XeroTransient(f"circuit breaker open: {exc}", retry_after=self.circuit.reset_timeout) from exc
 

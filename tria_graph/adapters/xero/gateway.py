@@ -9,6 +9,7 @@ background (or the worker's next poll finishes it), and asking again returns it.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
@@ -37,14 +38,21 @@ class XeroInvoiceGateway:
         self._explain(invoice, order_number)
         with self.local.sessions() as s:
             order_id = s.scalar(select(OrderRow.id).where(OrderRow.customer_id == customer_id, OrderRow.number == order_number))
+        deadline = time.monotonic() + self.reply_wait
         future = self._pool.submit(self.worker.deliver_order, order_id)
         try:
             future.result(timeout=self.reply_wait)
         except FutureTimeout:
             pass
-        invoice = self.local.invoice_for_order(customer_id, order_number, today)
-        if invoice["status"] == "sent":
-            return invoice
+        # The worker's poll may have claimed the entry first (deliver_order then returns
+        # at once): watch the invoice until it is sent or the wait is over.
+        while True:
+            invoice = self.local.invoice_for_order(customer_id, order_number, today)
+            if invoice["status"] == "sent":
+                return invoice
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
         self._explain(invoice, order_number)
         raise InvoicePending(
             f"Your invoice for order {order_number} is on its way from our accounts system; "
