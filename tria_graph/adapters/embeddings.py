@@ -162,12 +162,11 @@ def kb_embeddings(settings, local: LocalEmbeddings) -> tuple[Embeddings, str]:
         raise ValueError("EMBEDDINGS=openai needs OPENAI_API_KEY (and OPENAI_BASE_URL for a local server).")
     from langchain_openai import OpenAIEmbeddings
 
+    from .llm import openai_connection
+
     model = OpenAIEmbeddings(
+        **openai_connection(settings),
         model=settings.openai_embedding_model,
-        api_key=settings.openai_api_key,
-        base_url=settings.openai_base_url or None,
-        timeout=settings.openai_timeout,
-        max_retries=0,
         # Token-length checks need tiktoken's encoding files, downloaded on first use:
         # send the text as it is.
         check_embedding_ctx_length=False,

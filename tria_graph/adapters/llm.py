@@ -54,6 +54,17 @@ class Classification(BaseModel):
     hours_before: float | None = Field(description="Hours before delivery, for cancellation questions.")
 
 
+def openai_connection(settings: Settings) -> dict:
+    """How every langchain-openai client here reaches the server: key, base URL, timeout,
+    and no client retries (a retry would hold the customer; the offline answer is ready)."""
+    return dict(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url or None,
+        timeout=settings.openai_timeout,
+        max_retries=0,
+    )
+
+
 class ModelUnavailable(Exception):
     """The model did not answer usefully; `reason` is one of timeout, rate_limited,
     server_error, malformed, circuit_open, error."""
@@ -66,12 +77,7 @@ class ModelUnavailable(Exception):
 class LanguageModel:
     def __init__(self, settings: Settings, breaker: pybreaker.CircuitBreaker | None = None) -> None:
         common = dict(
-            model=settings.openai_model,
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url or None,
-            timeout=settings.openai_timeout,
-            max_retries=0,
-            max_tokens=settings.openai_max_tokens,
+            **openai_connection(settings), model=settings.openai_model, max_tokens=settings.openai_max_tokens
         )
         self.model_name = settings.openai_model
         # The reply writer streams when the graph streams messages; usage comes in the
