@@ -156,4 +156,4 @@ class ServiceFactory:
     @staticmethod
     def release(service) -> None:
         """Close the service's database connections (the sandbox goes next)."""
-        service.context.repository.dispose()
+        service.context.close()

@@ -153,7 +153,7 @@ def clock() -> Clock:
 def context(settings, embeddings, clock):
     ctx = build_context(settings, embeddings=embeddings, clock=clock)
     yield ctx
-    ctx.repository.dispose()
+    ctx.close()
 
 
 def db_rows(where: Path | Settings, sql: str, **params) -> list:

@@ -88,7 +88,7 @@ def test_no_cached_answer_reaches_another_customer(chat, context):
     # The same words about "my order" get each outlet its own order.
     mine = chat.send("where is my latest order", customer_id="OUT-001", session_id="a")
     theirs = chat.send("where is my latest order", customer_id="OUT-002", session_id="b")
-    repo = context.repository
+    repo = context.orders
     assert mine.order["number"] == repo.latest_order("OUT-001")["number"]
     assert theirs.order["number"] == repo.latest_order("OUT-002")["number"]
     assert mine.order["number"] != theirs.order["number"]

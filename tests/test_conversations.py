@@ -19,7 +19,7 @@ def backend(request) -> str:
 
 
 def count(context, row, **where) -> int:
-    with context.repository.sessions() as s:
+    with context.database.sessions() as s:
         query = select(func.count()).select_from(row)
         for key, value in where.items():
             query = query.where(getattr(row, key) == value)
@@ -27,7 +27,7 @@ def count(context, row, **where) -> int:
 
 
 def stock(context, sku: str) -> int:
-    with context.repository.sessions() as s:
+    with context.database.sessions() as s:
         return s.get(ProductRow, sku).stock
 
 
@@ -57,7 +57,7 @@ def test_order_confirmed_is_written_once_and_invoiced(chat, context):
     again = chat.send(f"can send me the invoice for {placed.order['number']}?")
     assert again.intent == "invoice_request"
     assert again.invoice["number"] == placed.invoice["number"]
-    with context.repository.sessions() as s:
+    with context.database.sessions() as s:
         order_id = s.scalar(select(OrderRow.id).where(OrderRow.number == placed.order["number"]))
         assert s.scalar(select(func.count()).select_from(InvoiceRow).where(InvoiceRow.order_id == order_id)) == 1
 
@@ -128,7 +128,7 @@ def test_first_order_over_limit_is_escalated(chat, context):
 
 
 def test_other_customers_orders_are_never_revealed(chat, context):
-    with context.repository.sessions() as s:
+    with context.database.sessions() as s:
         theirs = s.scalar(select(OrderRow).where(OrderRow.customer_id == "OUT-002").limit(1))
         their_outlet = s.get(OutletRow, "OUT-002")
     for message in (
@@ -150,7 +150,7 @@ def test_order_status_latest_and_by_number(chat, context):
     latest = chat.send("where is my order?")
     assert latest.intent == "order_status"
     assert latest.order is not None
-    with context.repository.sessions() as s:
+    with context.database.sessions() as s:
         newest = s.scalar(
             select(OrderRow.number).where(OrderRow.customer_id == "OUT-001").order_by(OrderRow.created_at.desc()).limit(1)
         )
@@ -230,7 +230,7 @@ def test_session_belongs_to_its_customer(chat, context):
 def test_placing_the_same_draft_twice_writes_one_order(chat, context):
     chat.send("need 200 12 inch pizza boxes")
     draft = chat.state()["draft"]
-    first = context.repository.place_order("OUT-001", draft, context.now())
-    second = context.repository.place_order("OUT-001", draft, context.now())
+    first = context.orders.place_order("OUT-001", draft, context.now())
+    second = context.orders.place_order("OUT-001", draft, context.now())
     assert first["number"] == second["number"]
     assert count(context, OrderRow, draft_id=draft["draft_id"]) == 1

@@ -340,7 +340,7 @@ def test_a_session_belongs_to_its_customer(server):
     assert drafted.json()["pending_confirmation"] is True
     before = db_counts(server.var)
     state_before = server.state(session)
-    assert state_before.interrupts, "the draft waits for an answer"
+    assert state_before.values["draft"]["status"] == "awaiting_confirmation", "the draft waits for an answer"
 
     # Another valid customer answers the owner's pending draft.
     refused = server.chat("yes", session, intruder)
@@ -354,7 +354,7 @@ def test_a_session_belongs_to_its_customer(server):
     assert len(state_after.values["messages"]) == len(state_before.values["messages"])
     assert "yes" not in [m.content for m in state_after.values["messages"]]
     assert state_after.values["customer_id"] == owner
-    assert state_after.interrupts, "the draft still waits for its owner"
+    assert state_after.values["draft"]["status"] == "awaiting_confirmation", "the draft still waits for its owner"
     assert state_after.config["configurable"]["checkpoint_id"] == state_before.config["configurable"]["checkpoint_id"]
 
     # The owner's draft is intact: the owner's "yes" places it, on the owner's account.

@@ -11,7 +11,7 @@ from tenacity import wait_fixed
 
 from tests.conftest import MONDAY_10AM, make_settings
 from tria_graph.adapters.database import make_engine, session_factory
-from tria_graph.adapters.repository import Repository
+from tria_graph.adapters.orders import OrderStore
 from tria_graph.bootstrap import build_xero_worker
 from tria_graph.domain.money import to_money
 
@@ -30,7 +30,7 @@ class Shop:
         self.settings = settings
         self.engine = make_engine(settings.sqlalchemy_url)
         self.sessions = session_factory(self.engine)
-        self.repo = Repository(self.sessions, settings.tax_rate, settings.payment_terms_days)
+        self.repo = OrderStore(self.sessions, settings.tax_rate, settings.payment_terms_days)
         self.products = self.repo.products()
 
     def order(self, customer_id: str = "OUT-001", lines: int = 2, when: datetime = MONDAY_10AM) -> dict:

@@ -18,14 +18,16 @@ from datetime import datetime
 
 from .adapters.cache import Cache, MemoryCache, RedisCache, ttls
 from .adapters.checkpoints import open_storage
-from .adapters.database import make_engine, session_factory
+from .adapters.chat_sessions import ChatSessionStore
+from .adapters.database import Database
 from .adapters.embeddings import LocalEmbeddings, kb_embeddings
 from .adapters.intent_classifier import IntentClassifier
 from .adapters.invoices import LocalInvoiceGateway
 from .adapters.llm import LanguageModel
 from .adapters.migrations import ensure_current
 from .adapters.policy_kb import EmbeddingModelMismatch, PolicyKB
-from .adapters.repository import Repository
+from .adapters.escalations import EscalationStore
+from .adapters.orders import OrderStore
 from .adapters.session_locks import LocalSessionLocks, RedisSessionLocks
 from .adapters.transcripts import transcript_store
 from .config import Settings, get_settings
@@ -55,7 +57,7 @@ def build_xero_worker(settings: Settings, sessions, owner: str | None = None):
     from .adapters.xero.client import XeroClient
     from .adapters.xero.limits import LocalRateLimiter, RedisRateLimiter
     from .adapters.xero.tokens import TokenStore
-    from .invoice_worker import XeroWorker
+    from .adapters.xero.worker import XeroWorker
 
     tokens = TokenStore(sessions, settings.xero_token_key, settings.xero_refresh_token, settings.xero_tenant_id)
     if settings.redis_url:
@@ -75,14 +77,14 @@ def build_context(
 ) -> Context:
     settings = settings or get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow)
+    database = Database.from_url(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow)
     try:
-        ensure_current(engine)
+        ensure_current(database.engine)
     except Exception as exc:
         raise NotReady(str(exc)) from exc
-    sessions = session_factory(engine)
-    repository = Repository(sessions, settings.tax_rate, settings.payment_terms_days)
-    products = repository.products()
+    sessions = database.sessions
+    orders = OrderStore(sessions, settings.tax_rate, settings.payment_terms_days)
+    products = orders.products()
     if not products:
         raise NotReady("The database has no products: run `tria db seed` first.")
     embeddings = embeddings or LocalEmbeddings(settings.var_dir / "models")
@@ -110,7 +112,10 @@ def build_context(
         invoices = XeroInvoiceGateway(invoices, worker, settings.xero_reply_wait)
     return Context(
         settings=settings,
-        repository=repository,
+        orders=orders,
+        escalations=EscalationStore(sessions),
+        chat_sessions=ChatSessionStore(sessions),
+        database=database,
         invoices=invoices,
         policy_kb=kb,
         classifier=classifier,
@@ -133,7 +138,7 @@ async def open_chat_service(
     async with AsyncExitStack() as stack:
         # Loading the model and the knowledge base takes seconds: keep the loop free.
         context = await asyncio.to_thread(build_context, settings, embeddings, clock)
-        stack.callback(context.repository.dispose)
+        stack.callback(context.close)
         worker = getattr(context.invoices, "worker", None)
         if worker is not None:
             # The outbox worker runs beside the chat in this process; `tria worker`
@@ -149,7 +154,7 @@ async def open_chat_service(
 
             stack.push_async_callback(stop_worker)
         storage = await stack.enter_async_context(open_storage(settings))
-        transcripts = transcript_store(storage.pool, context.repository.sessions)
+        transcripts = transcript_store(storage.pool, context.database.sessions)
         if settings.redis_url:
             locks = RedisSessionLocks(
                 settings.redis_url, settings.redis_key_prefix, settings.session_lock_timeout

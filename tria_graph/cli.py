@@ -241,11 +241,11 @@ def order_cancel(
     customer: str = typer.Option(..., "--customer", help="The outlet's customer id."),
 ) -> None:
     """Cancel a confirmed order; its invoice is voided in Xero (or never sent)."""
-    from .adapters.repository import OrderNotCancellable, Repository
+    from .adapters.orders import OrderNotCancellable, OrderNotFound, OrderStore
 
     try:
-        order = Repository(_sessions()).cancel_order(customer, number)
-    except OrderNotCancellable as exc:
-        typer.echo(str(exc), err=True)
+        order = OrderStore(_sessions()).cancel_order(customer, number)
+    except (OrderNotFound, OrderNotCancellable) as exc:
+        typer.echo(f"Cannot cancel: {exc}.", err=True)
         raise typer.Exit(1)
     typer.echo(f"Order {order['number']} is cancelled; its invoice, if any, will be voided by the worker.")

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         default=["Tuesday", "Thursday", "Saturday"], alias="DELIVERY_DAYS"
     )
     delivery_window_start: time = Field(default=time(9, 0), alias="DELIVERY_WINDOW_START")
+    delivery_window_end: time = Field(default=time(13, 0), alias="DELIVERY_WINDOW_END")
     payment_terms_days: int = Field(default=30, alias="PAYMENT_TERMS_DAYS")
     anomaly_usual_multiple: float = Field(default=2.0, alias="ANOMALY_USUAL_MULTIPLE")
     anomaly_first_order_limit: float = Field(default=1000.0, alias="ANOMALY_FIRST_ORDER_LIMIT")

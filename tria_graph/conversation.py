@@ -2,8 +2,8 @@
 
 It binds a session to the customer who opened it, runs one turn per session at a
 time (across replicas when locks are in Redis), writes both sides of the turn to the
-transcript, resumes a pending order confirmation when there is one, and shapes the
-graph's final state into a `TurnResult`.
+transcript, and shapes the graph's final state into a `TurnResult`. Every turn enters
+the graph the same way; the graph itself routes an answer to a pending draft.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Literal
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
 
 from .adapters.checkpoints import compact
 from .adapters.session_locks import LocalSessionLocks
@@ -25,6 +23,7 @@ from .adapters.transcripts import TranscriptStore
 from .context import Context
 from .metrics import TURNS
 from .state import new_turn
+from .turn import TurnResult
 
 
 class UnknownCustomer(Exception):
@@ -37,24 +36,6 @@ class SessionForbidden(Exception):
 
 class SessionNotFound(Exception):
     """No conversation has this session id."""
-
-
-@dataclass
-class TurnResult:
-    session_id: str
-    reply: str
-    intent: str
-    confidence: float
-    sources: list[dict] = field(default_factory=list)
-    order: dict | None = None
-    invoice: dict | None = None
-    pending_confirmation: bool = False
-    escalated: bool = False
-    escalation: dict | None = None
-    latency_ms: float = 0.0
-    llm_calls: int = 0  # language-model calls this turn
-    llm_tokens: int = 0  # their tokens, prompt and completion
-    degraded: bool = False  # the model failed or its breaker was open: answered offline
 
 
 # What `ChatService.stream` yields: ("started", None) once the customer may use the
@@ -79,15 +60,18 @@ class ChatService:
         self.locks = locks or LocalSessionLocks()
         self.transcripts = transcripts
 
+    @property
+    def chat_sessions(self):
+        return self.context.chat_sessions
+
     def check_access(self, session_id: str, customer_id: str) -> None:
         """Raise unless the customer exists and owns (or may open) the session."""
-        repo = self.context.repository
-        if repo.touch_session(session_id, customer_id, self.context.now()):
+        now = self.context.now()
+        if self.chat_sessions.touch(session_id, customer_id, now):
             return  # the owner's next turn
-        if repo.outlet(customer_id) is None:
+        if self.context.orders.outlet(customer_id) is None:
             raise UnknownCustomer(customer_id)
-        owner = repo.bind_session(session_id, customer_id, self.context.now())
-        if owner != customer_id:
+        if self.chat_sessions.bind(session_id, customer_id, now) != customer_id:
             raise SessionForbidden(session_id)
 
     async def send(self, session_id: str, customer_id: str, message: str) -> TurnResult:
@@ -115,20 +99,14 @@ class ChatService:
         async with self.locks.hold(session_id):
             yield "started", None  # access checked and the session's lock held
             # The customer's message is recorded before the graph runs: if the turn
-            # fails, the transcript still shows what was asked. (Both reads and writes
-            # go to the database on their own connections, so they overlap.)
-            _, snapshot = await asyncio.gather(
-                self._record(session_id, HumanMessage(message)), self.graph.aget_state(config)
-            )
-            if snapshot.interrupts:
-                graph_input = Command(resume=message)
-            else:
-                graph_input = {
-                    **new_turn(message),
-                    "messages": [HumanMessage(message)],
-                    "customer_id": customer_id,
-                    "session_id": session_id,
-                }
+            # fails, the transcript still shows what was asked.
+            await self._record(session_id, HumanMessage(message))
+            graph_input = {
+                **new_turn(message),
+                "messages": [HumanMessage(message)],
+                "customer_id": customer_id,
+                "session_id": session_id,
+            }
             # durability="exit": one checkpoint per turn, written when the turn ends,
             # instead of one per step (5 checkpoints and 7 writes on a typical turn).
             # A turn that dies midway leaves the previous checkpoint in place and is
@@ -145,8 +123,7 @@ class ChatService:
                     stream_mode=["messages", "values"],
                 ):
                     if mode == "values":
-                        if "__interrupt__" not in chunk:
-                            state = chunk
+                        state = chunk
                         continue
                     token, metadata = chunk
                     # Only the reply writer's tokens (the classifier's JSON is never
@@ -160,7 +137,7 @@ class ChatService:
                         yield "token", token.text
                 if not streamed and state.get("reply"):
                     yield "token", state["reply"]
-            result = to_result(session_id, state, (time.perf_counter() - started) * 1000)
+            result = TurnResult.from_state(session_id, state, (time.perf_counter() - started) * 1000)
             await self._record(
                 session_id,
                 AIMessage(result.reply, response_metadata={"intent": result.intent, "latency_ms": result.latency_ms}),
@@ -178,29 +155,9 @@ class ChatService:
 
     async def transcript(self, session_id: str, customer_id: str) -> list[BaseMessage]:
         """The session's whole conversation, for the customer who owns it."""
-        owner = await asyncio.to_thread(self.context.repository.session_owner, session_id)
+        owner = await asyncio.to_thread(self.chat_sessions.owner, session_id)
         if owner is None:
             raise SessionNotFound(session_id)
         if owner != customer_id:
             raise SessionForbidden(session_id)
         return await self.transcripts.messages(session_id) if self.transcripts else []
-
-
-def to_result(session_id: str, state: dict, latency_ms: float) -> TurnResult:
-    draft = state.get("draft")
-    return TurnResult(
-        session_id=session_id,
-        reply=state.get("reply", ""),
-        intent=state.get("intent", "out_of_scope"),
-        confidence=float(state.get("confidence", 0.0)),
-        sources=state.get("sources", []),
-        order=state.get("order"),
-        invoice=state.get("invoice"),
-        pending_confirmation=bool(draft and draft.get("status") == "awaiting_confirmation"),
-        escalated=state.get("escalation") is not None,
-        escalation=state.get("escalation"),
-        latency_ms=round(latency_ms, 2),
-        llm_calls=int(state.get("llm_calls", 0)),
-        llm_tokens=int(state.get("llm_tokens", 0)),
-        degraded=bool(state.get("degraded", False)),
-    )

@@ -26,11 +26,12 @@ from .adapters.database import (
     OutletRow,
     ProductRow,
 )
-from .adapters.repository import order_number
+from .domain.orders import order_number
 from .config import DATA_DIR, Settings
 from .domain.catalog import Product
 from .domain.delivery import weekday_index
-from .domain.invoicing import due_date, invoice_amounts, invoice_number
+from .domain.invoicing import due_date, invoice_number
+from .domain.orders import totals
 from .domain.money import to_money
 
 SEED = 20261122
@@ -108,7 +109,7 @@ def seed(session: Session, settings: Settings, today: date | None = None, reset:
     invoices = 0
     for order in orders:
         if order.status == "delivered" and order.delivery_date <= today - timedelta(days=3):
-            amounts = invoice_amounts([{"line_total": line.line_total} for line in order.lines], settings.tax_rate)
+            amounts = totals([line.line_total for line in order.lines], settings.tax_rate)
             row = InvoiceRow(
                 order_id=order.id, customer_id=order.customer_id, issued_on=order.delivery_date,
                 due_on=due_date(order.delivery_date, settings.payment_terms_days),

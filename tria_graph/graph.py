@@ -1,14 +1,21 @@
 """The conversation graph: wiring only. Each node lives in `nodes/`.
 
-    START -> guard -> classify -+- policy_question / product_inquiry -> retrieve_policy -> respond
-                                +- order_status / invoice_request -> lookup_order -> (create_invoice) -> respond
-                                +- order_placement -> draft_order -> respond | escalate (held for review)
-                                +- complaint -> escalate -> respond
-                                +- greeting / out_of_scope -> respond
-    respond -> remember (trim history, update summary)
-    remember -> await_confirmation (interrupt) when a draft waits for "yes", else END
-    await_confirmation -> yes: place_order -> create_invoice -> respond
-                       -> no: respond      -> change: draft_order      -> other: guard
+Every turn enters at START with the customer's message; `route_turn` sends it to
+read_answer when a draft order waits for "yes", else to the guard.
+
+    START -+- draft awaiting "yes" -> read_answer -+- yes: place_order -> create_invoice -> respond
+           |                                       +- no: cancel_draft -> respond
+           |                                       +- change: draft_order
+           |                                       +- other: guard
+           +- otherwise -> guard -> classify -+- policy_question / product_inquiry -> retrieve_policy -> respond
+                                              +- order_status / invoice_request -> lookup_order -> (create_invoice) -> respond
+                                              +- order_placement -> draft_order -> respond | escalate (held for review)
+                                              +- complaint -> escalate -> respond
+                                              +- greeting / out_of_scope -> respond
+    respond -> remember (trim history, update summary) -> END
+
+A draft waiting for "yes" ends its turn like any other; it stays in the state, so the
+next turn (on any replica, after any restart) is routed to read_answer.
 
 With a language model in the context (LLM mode, docs/llm.md) the graph is the same:
 classify makes one structured-output call when the offline classifier is unsure, and
@@ -19,6 +26,7 @@ fails (the turn is "degraded") or the reply states a number the facts do not hol
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -30,7 +38,6 @@ from langgraph.graph.state import CompiledStateGraph
 
 from .context import Context
 from .metrics import NODE_LATENCY
-from .nodes.await_confirmation import await_confirmation
 from .nodes.classify import classify
 from .nodes.create_invoice import create_invoice
 from .nodes.draft_order import draft_order
@@ -38,10 +45,20 @@ from .nodes.escalate import escalate
 from .nodes.guard import guard
 from .nodes.lookup_order import lookup_order
 from .nodes.place_order import place_order
+from .nodes.read_answer import read_answer
 from .nodes.remember import remember
 from .nodes.respond import respond
 from .nodes.retrieve_policy import retrieve_policy
 from .state import State
+
+
+def route_turn(state: State) -> Literal["read_answer", "guard"]:
+    draft = state.get("draft")
+    return "read_answer" if draft and draft["status"] == "awaiting_confirmation" else "guard"
+
+
+def after_answer(state: State) -> Literal["place_order", "cancel_draft", "draft_order", "guard"]:
+    return {"yes": "place_order", "no": "cancel_draft", "change": "draft_order"}.get(state["answer"], "guard")
 
 
 def after_guard(state: State) -> Literal["classify", "respond"]:
@@ -73,20 +90,7 @@ def after_draft(state: State) -> Literal["escalate", "respond"]:
     return "escalate" if state["draft"]["status"] == "held_for_review" else "respond"
 
 
-def after_remember(state: State) -> Literal["await_confirmation", "__end__"]:
-    draft = state.get("draft")
-    if draft and draft["status"] == "awaiting_confirmation":
-        return "await_confirmation"
-    return END
-
-
-def after_answer(state: State) -> Literal["place_order", "cancel_draft", "draft_order", "guard"]:
-    return {"yes": "place_order", "no": "cancel_draft", "change": "draft_order"}.get(
-        state["answer"], "guard"
-    )
-
-
-def cancel_draft(state: State) -> dict:
+async def cancel_draft(state: State) -> dict:
     """'no' to a pending draft: mark it cancelled (nothing was written)."""
     return {"draft": {**state["draft"], "status": "cancelled"}}
 
@@ -94,9 +98,21 @@ def cancel_draft(state: State) -> dict:
 def timed(node: Callable) -> Callable:
     """The node, recording its run time in tria_node_duration_seconds{node=...}.
 
-    functools.wraps keeps the signature LangGraph reads to pass `runtime`.
+    Works for plain and `async def` nodes alike; functools.wraps keeps the signature
+    LangGraph reads to pass `runtime`, and the coroutine-ness it reads to await it.
     """
     histogram = NODE_LATENCY.labels(node.__name__)
+    if inspect.iscoroutinefunction(node):
+
+        @functools.wraps(node)
+        async def run_async(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await node(*args, **kwargs)
+            finally:
+                histogram.observe(time.perf_counter() - started)
+
+        return run_async
 
     @functools.wraps(node)
     def run(*args, **kwargs):
@@ -109,6 +125,12 @@ def timed(node: Callable) -> Callable:
     return run
 
 
+NODES = (
+    read_answer, guard, classify, retrieve_policy, lookup_order, draft_order,
+    cancel_draft, place_order, create_invoice, escalate, respond, remember,
+)
+
+
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     """The compiled conversation graph. Invoke it with `context=Context(...)`.
 
@@ -116,23 +138,20 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     SQLite (embedded) or Postgres saver so every turn survives a restart.
     """
     g = StateGraph(State, context_schema=Context)
-    for node in (
-        guard, classify, retrieve_policy, lookup_order, draft_order, await_confirmation,
-        cancel_draft, place_order, create_invoice, escalate, respond, remember,
-    ):
+    for node in NODES:
         g.add_node(node.__name__, timed(node))
 
-    g.add_edge(START, "guard")
+    g.add_conditional_edges(START, route_turn)
+    g.add_conditional_edges("read_answer", after_answer)
     g.add_conditional_edges("guard", after_guard)
     g.add_conditional_edges("classify", after_classify)
     g.add_edge("retrieve_policy", "respond")
     g.add_conditional_edges("lookup_order", after_lookup)
     g.add_conditional_edges("draft_order", after_draft)
     g.add_edge("escalate", "respond")
-    g.add_edge("respond", "remember")
-    g.add_conditional_edges("remember", after_remember)
-    g.add_conditional_edges("await_confirmation", after_answer)
     g.add_edge("cancel_draft", "respond")
     g.add_edge("place_order", "create_invoice")
     g.add_edge("create_invoice", "respond")
+    g.add_edge("respond", "remember")
+    g.add_edge("remember", END)
     return g.compile(checkpointer=checkpointer if checkpointer is not None else InMemorySaver())

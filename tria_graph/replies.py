@@ -1,8 +1,10 @@
-"""Deterministic replies: well-formed templates filled with facts from the state.
+"""Every customer-facing word: well-formed templates filled with facts from the state.
 
 This is the whole reply writer when no language model is configured, and the
 fallback when one fails, so every fact in a reply comes from the state: passages,
-the order, the draft, the invoice or the escalation.
+the order, the draft, the invoice or the escalation. Nodes, domain rules and adapters
+hand over codes and records; the words are here, and the business values they quote
+(GST rate, payment terms, delivery window, cutoff) come from the settings.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from datetime import date, datetime
 from .config import Settings
 from .domain.catalog import CatalogMatcher, Product
 from .domain.delivery import cancellation_fee_rate, next_delivery_date
-from .domain.escalation import LEVELS
+from .domain.escalation import LEVELS, Level
 from .domain.money import fmt
+from .domain.records import Anomaly, Draft, Escalation, Invoice, InvoiceProblem, Order, Problem
 
 CAPABILITIES = (
     "answer questions about our policies and products, check your orders, "
@@ -28,6 +31,20 @@ def day(d: date) -> str:
 
 def source_label(passage: dict) -> str:
     return f"{passage['document']}, \u201c{passage['section']}\u201d"
+
+
+def clock_time(t) -> str:
+    """9:00 AM"""
+    return f"{t:%-I:%M %p}"
+
+
+def percent(rate) -> str:
+    """0.09 -> 9%"""
+    return f"{float(rate) * 100:g}%"
+
+
+def delivery_window(settings: Settings) -> str:
+    return f"{clock_time(settings.delivery_window_start)} to {clock_time(settings.delivery_window_end)}"
 
 
 # --- greeting, refusal, out of scope ---------------------------------------------
@@ -92,7 +109,7 @@ def policy_answer(
         delivery = next_delivery_date(now, settings.order_cutoff, settings.delivery_days)
         lines.append(
             f"An order placed now ({now:%a %-I:%M %p}) would be delivered on {day(delivery)}, "
-            f"between {settings.delivery_window_start:%-I:%M %p} and 1:00 PM."
+            f"between {clock_time(settings.delivery_window_start)} and {clock_time(settings.delivery_window_end)}."
         )
     if not quoted:
         best = passages[0]
@@ -122,7 +139,7 @@ def _asks_when_delivered(text: str) -> bool:
 
 
 def product_answer(
-    message: str, catalog: CatalogMatcher, products_now: dict[str, Product], passages: list[dict]
+    message: str, catalog: CatalogMatcher, products_now: dict[str, Product], passages: list[dict], tax_rate: float
 ) -> tuple[str, list[dict]]:
     named = [products_now.get(p.sku, p) for p in catalog.find_products(message)]
     if not named:
@@ -132,7 +149,7 @@ def product_answer(
         more = f"\n(and {len(named) - 8} more)" if len(named) > 8 else ""
         reply = (
             "Here's what we have:\n" + "\n".join(rows) + more
-            + "\nPrices are per unit, before 9% GST. Tell me the items and quantities to order."
+            + f"\nPrices are per unit, before {percent(tax_rate)} GST. Tell me the items and quantities to order."
         )
         return reply, [{"document": "Product Catalogue", "section": named[0].category.replace("_", " ").title()}]
     if passages:
@@ -178,7 +195,7 @@ def _dedupe(passages: list[dict]) -> list[dict]:
 
 
 # --- orders and invoices --------------------------------------------------------
-def order_status(order: dict | None, not_found: str | None) -> str:
+def order_status(order: Order | None, not_found: str | None) -> str:
     if not_found:
         return (
             f"I couldn't find order {not_found} for your outlet. Please check the number"
@@ -202,36 +219,105 @@ def order_status(order: dict | None, not_found: str | None) -> str:
     )
 
 
-def invoice_text(invoice: dict) -> str:
+def invoice_text(invoice: Invoice, payment_terms_days: int) -> str:
     return (
         f"Invoice {invoice['number']} for order {invoice['order_number']}: "
         f"subtotal {fmt(invoice['subtotal'])}, GST {fmt(invoice['gst'])}, "
         f"total {fmt(invoice['total'])}, issued {invoice['issued_on']:%-d %b %Y}, "
-        f"due {invoice['due_on']:%-d %b %Y} (Net 30)."
+        f"due {invoice['due_on']:%-d %b %Y} (Net {payment_terms_days})."
     )
 
 
-def draft_summary(draft: dict, settings: Settings) -> str:
+def invoice_problem(problem: InvoiceProblem | None, order: Order | None) -> str:
+    """Why the order's invoice cannot be shown now."""
+    number = order["number"] if order else ""
+    if problem == "order_not_found":
+        return f"I couldn't find order {number} on your account."
+    if problem == "not_invoiceable" and order:
+        status = order["status"]
+        return f"Order {number} is {status.replace('_', ' ')}, so it has no invoice" + (
+            " yet; the invoice is issued once the order is confirmed." if status == "pending" else "."
+        )
+    if problem == "rejected":
+        return (
+            f"There's a problem issuing the invoice for order {number}; our billing team "
+            "has been alerted and will send it to you."
+        )
+    if problem == "withdrawn":
+        return f"Order {number} was cancelled, so its invoice was withdrawn."
+    if problem == "pending":
+        return (
+            f"Your invoice for order {number} is on its way from our accounts system; "
+            f"ask me \u201csend me the invoice for order {number}\u201d in a minute and I'll give you its number."
+        )
+    return "I couldn't get that invoice right now."
+
+
+def draft_summary(draft: Draft, settings: Settings) -> str:
     rows = [
         f"- {line['quantity']} \u00d7 {line['name']} @ {fmt(line['unit_price'])} = {fmt(line['line_total'])}"
         for line in draft["lines"]
     ]
-    rate = f"{float(draft['tax_rate']) * 100:g}%"
+    rate = percent(draft["tax_rate"])
     return "\n".join(
         rows
         + [
             f"Subtotal: {fmt(draft['subtotal'])}",
             f"GST {rate}: {fmt(draft['gst'])}",
             f"Total: {fmt(draft['total'])}",
-            f"Delivery: {day(draft['delivery_date'])}, {settings.delivery_window_start:%-I:%M %p} to 1:00 PM",
+            f"Delivery: {day(draft['delivery_date'])}, {delivery_window(settings)}",
         ]
     )
 
 
-def draft_reply(draft: dict, settings: Settings, escalation: dict | None) -> str:
+def day_note(draft: Draft, settings: Settings) -> str | None:
+    """Why the delivery day is not the one the customer may expect."""
+    if draft["day_note"] == "cutoff_passed":
+        return (
+            f"The delivery day is now {draft['delivery_date']:%A %-d %b} because the "
+            f"{clock_time(settings.order_cutoff)} cutoff has passed."
+        )
+    if draft["day_note"] == "not_a_delivery_day":
+        days = settings.delivery_days
+        return (
+            f"We don't deliver on {draft['requested_day']}; we deliver on "
+            f"{', '.join(days[:-1])} and {days[-1]}."
+        )
+    return None
+
+
+def problem_text(problem: Problem) -> str:
+    name, quantity = problem["name"], problem["quantity"]
+    if problem["kind"] == "no_quantity":
+        return f"How many {name} would you like?"
+    if problem["kind"] == "below_minimum":
+        return f"{name}: the minimum order is {problem['minimum']} {problem['unit']}s (you asked for {quantity})."
+    if problem["kind"] == "short_stock":
+        return f"{name}: only {problem['stock']} in stock (you asked for {quantity})."
+    return f"{name} is out of stock."
+
+
+def anomaly_reasons(anomalies: list[Anomaly]) -> list[str]:
+    """Why an order is held for review, one phrase per rule (also the escalation's reason)."""
+    reasons = []
+    for a in anomalies:
+        if a["rule"] == "over_any_limit":
+            reasons.append(f"the order value {fmt(a['value'])} is over {fmt(a['limit'])}")
+        elif a["rule"] == "first_order_limit":
+            reasons.append(f"a first order of {fmt(a['value'])} is over {fmt(a['limit'])}")
+        else:
+            reasons.append(
+                f"the order value {fmt(a['value'])} is more than {a['multiple'] * 100:.0f}% "
+                f"of your usual order value of {fmt(a['usual'])}"
+            )
+    return reasons
+
+
+def draft_reply(draft: Draft, settings: Settings, escalation: Escalation | None) -> str:
     status = draft["status"]
+    note_text = day_note(draft, settings)
     if status == "awaiting_confirmation":
-        note = f"\n{draft['day_note']}" if draft.get("day_note") else ""
+        note = f"\n{note_text}" if note_text else ""
         return (
             "Here's your order:\n" + draft_summary(draft, settings) + note
             + "\nReply \u201cyes\u201d to place it, \u201cno\u201d to cancel, or tell me what to change."
@@ -240,9 +326,9 @@ def draft_reply(draft: dict, settings: Settings, escalation: dict | None) -> str
         level = LEVELS[escalation["level"]]
         return (
             "This order needs a quick review by our team before it is placed, because "
-            + "; ".join(draft["anomalies"]) + ".\n" + draft_summary(draft, settings)
+            + "; ".join(anomaly_reasons(draft["anomalies"])) + ".\n" + draft_summary(draft, settings)
             + f"\nI've passed it to our {level.team} (reference {escalation['reference']}, "
-            f"level {level.code}); they will contact you within {level.response_text} during business hours. "
+            f"level {level.code}); they will contact you within {response_time(level)} during business hours. "
             "Nothing has been ordered yet."
         )
     parts: list[str] = []
@@ -257,20 +343,23 @@ def draft_reply(draft: dict, settings: Settings, escalation: dict | None) -> str
             + "; ".join(f"\u201c{u}\u201d" for u in draft["unknown"])
             + ". Could you tell me the product name or size?"
         )
-    parts.extend(draft["problems"])
+    parts.extend(problem_text(p) for p in draft["problems"])
     if draft["lines"]:
         parts.append("So far I have:\n" + draft_summary(draft, settings))
     parts.append("Send the corrected items and I'll update the order.")
     return "\n".join(parts)
 
 
-def placed_reply(order: dict, invoice: dict | None, invoice_error: str | None) -> str:
+def placed_reply(order: Order, invoice: Invoice | None, invoice_error: InvoiceProblem | None, settings: Settings) -> str:
     text = f"Done! Order {order['number']} is confirmed for delivery on {day(order['delivery_date'])}, total {fmt(order['total'])} incl. GST."
     if invoice:
-        text += " " + invoice_text(invoice)
+        text += " " + invoice_text(invoice, settings.payment_terms_days)
     elif invoice_error:
-        text += " " + invoice_error
+        text += " " + invoice_problem(invoice_error, order)
     return text
+
+
+DRAFT_DROPPED = "OK, I've dropped that draft; nothing was ordered. Anything else?"
 
 
 PENDING_REMINDER = (
@@ -278,13 +367,22 @@ PENDING_REMINDER = (
 )
 
 
-def escalation_reply(escalation: dict, order_number: str | None) -> str:
+def response_time(level: Level) -> str:
+    """4 hours, 1 hour, 30 minutes"""
+    minutes = int(level.response_time.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return f"{hours} hour" + ("s" if hours > 1 else "")
+
+
+def escalation_reply(escalation: Escalation, order_number: str | None) -> str:
     level = LEVELS[escalation["level"]]
     about = f" about order {order_number}" if order_number else ""
     text = (
         f"I'm sorry about this. I've passed your complaint{about} to our {level.team} "
         f"(reference {escalation['reference']}, level {level.code}); they will respond within "
-        f"{level.response_text} during business hours."
+        f"{response_time(level)} during business hours."
     )
     if escalation["level"] == "L2":
         text += (

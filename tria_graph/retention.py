@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from .adapters.checkpoints import open_storage
-from .adapters.database import make_engine, session_factory
-from .adapters.repository import Repository
+from .adapters.chat_sessions import ChatSessionStore
+from .adapters.database import Database
 from .adapters.transcripts import transcript_store
 from .config import Settings
 
@@ -21,18 +21,18 @@ BATCH = 500
 
 async def prune_conversations(settings: Settings, older_than: timedelta, now: datetime) -> int:
     """Remove every conversation idle since `now - older_than`; returns how many."""
-    engine = make_engine(settings.sqlalchemy_url)
-    repository = Repository(session_factory(engine))
+    database = Database.from_url(settings.sqlalchemy_url)
+    chat_sessions = ChatSessionStore(database.sessions)
     removed = 0
     try:
         async with open_storage(settings) as storage:
-            transcripts = transcript_store(storage.pool, repository.sessions)
-            while session_ids := repository.idle_sessions(now - older_than, limit=BATCH):
+            transcripts = transcript_store(storage.pool, database.sessions)
+            while session_ids := chat_sessions.idle(now - older_than, limit=BATCH):
                 for session_id in session_ids:
                     await storage.saver.adelete_thread(session_id)
                 await transcripts.delete(session_ids)
-                repository.forget_sessions(session_ids)
+                chat_sessions.forget(session_ids)
                 removed += len(session_ids)
     finally:
-        engine.dispose()
+        database.dispose()
     return removed

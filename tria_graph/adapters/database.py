@@ -238,3 +238,27 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine
 
 def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class Database:
+    """The orders database as the stores share it: one engine, one session factory."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = session_factory(engine)
+
+    @classmethod
+    def from_url(cls, url: str, pool_size: int = 10, max_overflow: int = 20) -> Database:
+        return cls(make_engine(url, pool_size, max_overflow))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def dispose(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()

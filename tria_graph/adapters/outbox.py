@@ -1,6 +1,6 @@
 """The Xero outbox: work for Xero written in the same transaction as its cause.
 
-An order and its "create_invoice" entry commit together (Repository.place_order), a
+An order and its "create_invoice" entry commit together (OrderStore.place_order), a
 cancellation and its "void_invoice" entry likewise; a worker sends entries later.
 Claiming is a compare-and-set on a lease (lease_owner, lease_until), which works on
 SQLite and Postgres alike and across processes; on Postgres the candidate rows are
@@ -19,7 +19,8 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..domain.invoicing import due_date, invoice_amounts, invoice_number
+from ..domain.invoicing import due_date, invoice_number
+from ..domain.orders import totals
 from .database import InvoiceRow, OrderRow, OutboxRow
 
 
@@ -41,7 +42,7 @@ def add_invoice(s: Session, order: OrderRow, issued_on: date, tax_rate: float, p
 
     The invoice is numbered here (INV-YYYY-NNNNN) and sent to Xero with that number,
     so the number the customer sees and Xero's are the same."""
-    amounts = invoice_amounts([{"line_total": line.line_total} for line in order.lines], tax_rate)
+    amounts = totals([line.line_total for line in order.lines], tax_rate)
     now = utcnow()
     row = InvoiceRow(
         order_id=order.id,

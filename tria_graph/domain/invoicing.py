@@ -1,17 +1,16 @@
-"""Invoice terms: GST on the lines, Net 30 from the invoice date, numbering."""
+"""Invoice terms: numbering and the due date (Net PAYMENT_TERMS_DAYS from issue).
+
+Amounts are the order's: `orders.totals` computes them for drafts, orders and invoices.
+"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 
-from .money import to_money
+from .records import InvoiceStatus
 
-
-def invoice_amounts(lines: list[dict], tax_rate: float) -> dict:
-    subtotal = to_money(sum((Decimal(line["line_total"]) for line in lines), Decimal("0")))
-    gst = to_money(subtotal * Decimal(str(tax_rate)))
-    return {"subtotal": subtotal, "gst": gst, "total": subtotal + gst}
+# Invoices that no longer stand: the order was cancelled.
+WITHDRAWN: tuple[InvoiceStatus, ...] = ("cancelled", "void_pending", "voided")
 
 
 def due_date(issued_on: date, payment_terms_days: int) -> date:

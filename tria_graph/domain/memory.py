@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langchain_core.messages import AnyMessage, RemoveMessage
+from typing_extensions import TypedDict
 
 MAX_ORDERS_REMEMBERED = 5
+
+
+class Summary(TypedDict):
+    turns: int
+    intents: dict[str, int]  # intent -> how many turns had it
+    orders: list[str]  # the most recent order numbers mentioned
 
 
 def messages_to_forget(messages: Sequence[AnyMessage], keep_turns: int) -> list[RemoveMessage]:
@@ -20,14 +27,10 @@ def messages_to_forget(messages: Sequence[AnyMessage], keep_turns: int) -> list[
     return [RemoveMessage(id=m.id) for m in messages[:excess]] if excess > 0 else []
 
 
-def carry_forward(summary: dict | None, intent: str, order_numbers: Sequence[str]) -> dict:
+def carry_forward(summary: Summary | None, intent: str, order_numbers: Sequence[str]) -> Summary:
     """The summary after one more turn: turn count, intents seen, recent order numbers."""
-    summary = dict(summary or {})
-    intents = dict(summary.get("intents", {}))
+    previous = summary or Summary(turns=0, intents={}, orders=[])
+    intents = dict(previous["intents"])
     intents[intent] = intents.get(intent, 0) + 1
-    orders = [n for n in summary.get("orders", []) if n not in order_numbers] + list(order_numbers)
-    return {
-        "turns": summary.get("turns", 0) + 1,
-        "intents": intents,
-        "orders": orders[-MAX_ORDERS_REMEMBERED:],
-    }
+    orders = [n for n in previous["orders"] if n not in order_numbers] + list(order_numbers)
+    return Summary(turns=previous["turns"] + 1, intents=intents, orders=orders[-MAX_ORDERS_REMEMBERED:])

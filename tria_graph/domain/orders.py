@@ -1,26 +1,47 @@
-"""Drafting an order: lines, stock and minimum-quantity checks, totals, delivery day.
+"""Orders: drafting (lines, stock and minimum checks, totals, delivery day), numbering,
+cancellability and the stock rule.
 
-A draft is a plain dict so it can live in the conversation state (and checkpoints)
-unchanged; amounts are Decimal, the delivery date a date.
+A draft is a `Draft` record (a plain dict) so it lives in the conversation state and its
+checkpoints unchanged. Nothing here writes words for the customer: problems and notes
+are codes with their facts, and replies.py words them.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time
+from datetime import datetime, time
 from decimal import Decimal
 
 from .catalog import MatchResult, Product
 from .delivery import next_delivery_date, weekday_index
 from .money import to_money
+from .records import OPEN_DRAFT, Draft, OrderLine, OrderStatus, Problem
 
 _REMOVE = re.compile(r"\b(remove|without|drop|no need|don'?t need|dont need|cancel the|take out)\b", re.I)
 _BARE_QUANTITY = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?![\w.])")
 
+ORDER_NUMBER_BASE = 10000
+# Only a confirmed order can still be cancelled: once it is out for delivery (or
+# delivered) the goods have left the warehouse.
+CANCELLABLE: tuple[OrderStatus, ...] = ("confirmed",)
+# Statuses whose order carries an invoice.
+INVOICEABLE: tuple[OrderStatus, ...] = ("confirmed", "out_for_delivery", "delivered")
+
+
+def order_number(order_id: int) -> str:
+    """SO-10042: the order's database id past a base, so numbers are never reused."""
+    return f"SO-{ORDER_NUMBER_BASE + order_id}"
+
+
+def stock_after(stock: int, quantity: int) -> int:
+    """Stock left once `quantity` is taken: never below zero. (The adapter applies the
+    same rule inside one SQL UPDATE so concurrent orders both count.)"""
+    return stock - quantity if stock > quantity else 0
+
 
 def requested_quantities(
-    match: MatchResult, text: str, previous: dict[str, int] | None = None
+    match: MatchResult, text: str, previous: dict[str, int | None] | None = None
 ) -> dict[str, int | None]:
     """SKU -> quantity after applying this message to an earlier draft (if any).
 
@@ -41,43 +62,47 @@ def requested_quantities(
     return quantities
 
 
-def price_lines(quantities: dict[str, int | None], catalog: dict[str, Product]):
+def price_lines(
+    quantities: dict[str, int | None], catalog: dict[str, Product]
+) -> tuple[list[OrderLine], list[Problem]]:
     """Order lines plus the problems that stop the order being placed."""
-    lines: list[dict] = []
-    problems: list[str] = []
+    lines: list[OrderLine] = []
+    problems: list[Problem] = []
     for sku, quantity in quantities.items():
         product = catalog[sku]
+
+        def problem(kind) -> Problem:
+            return Problem(
+                kind=kind, sku=sku, name=product.name, unit=product.unit, quantity=quantity,
+                minimum=product.min_order_qty, stock=product.stock,
+            )
+
         if quantity is None:
-            problems.append(f"How many {product.name} would you like?")
+            problems.append(problem("no_quantity"))
             continue
         if quantity < product.min_order_qty:
-            problems.append(
-                f"{product.name}: the minimum order is {product.min_order_qty} {product.unit}s "
-                f"(you asked for {quantity})."
-            )
+            problems.append(problem("below_minimum"))
         if quantity > product.stock:
-            problems.append(
-                f"{product.name}: only {product.stock} in stock (you asked for {quantity})."
-                if product.stock
-                else f"{product.name} is out of stock."
-            )
+            problems.append(problem("short_stock" if product.stock else "out_of_stock"))
         lines.append(
-            {
-                "sku": sku,
-                "name": product.name,
-                "unit": product.unit,
-                "quantity": quantity,
-                "unit_price": product.price,
-                "line_total": to_money(product.price * quantity),
-            }
+            OrderLine(
+                sku=sku,
+                name=product.name,
+                unit=product.unit,
+                quantity=quantity,
+                unit_price=product.price,
+                line_total=to_money(product.price * quantity),
+            )
         )
     return lines, problems
 
 
-def totals(lines: list[dict], tax_rate: float) -> dict:
-    subtotal = to_money(sum((line["line_total"] for line in lines), Decimal("0")))
+def totals(line_totals: list[Decimal], tax_rate: float | Decimal) -> dict[str, Decimal]:
+    """Subtotal, GST and total of some line amounts: the one computation orders, drafts
+    and invoices share (GST is on the subtotal, rounded half-up to the cent)."""
+    subtotal = to_money(sum((Decimal(amount) for amount in line_totals), Decimal("0")))
     gst = to_money(subtotal * Decimal(str(tax_rate)))
-    return {"subtotal": subtotal, "gst": gst, "total": subtotal + gst, "tax_rate": Decimal(str(tax_rate))}
+    return {"subtotal": subtotal, "gst": gst, "total": subtotal + gst}
 
 
 def build_draft(
@@ -91,32 +116,28 @@ def build_draft(
     delivery_days: list[str],
     requested_day: str | None,
     draft_id: str | None = None,
-) -> dict:
+) -> Draft:
     lines, problems = price_lines(quantities, catalog)
-    day_note = None
-    if requested_day and weekday_index(requested_day) not in {weekday_index(d) for d in delivery_days}:
-        day_note = (
-            f"We don't deliver on {requested_day}; we deliver on "
-            f"{', '.join(delivery_days[:-1])} and {delivery_days[-1]}."
-        )
-    delivery: date = next_delivery_date(placed_at, cutoff, delivery_days, requested_day)
-    status = "awaiting_confirmation" if lines and not problems and not unknown else "needs_changes"
-    return {
-        "draft_id": draft_id or uuid.uuid4().hex,
-        "lines": lines,
-        "unknown": list(unknown),
-        "problems": problems,
-        **totals(lines, tax_rate),
-        "delivery_date": delivery,
-        "requested_day": requested_day,
-        "day_note": day_note,
-        "anomalies": [],
-        "status": status,
-    }
+    delivery_weekdays = {weekday_index(d) for d in delivery_days}
+    not_a_delivery_day = bool(requested_day) and weekday_index(requested_day) not in delivery_weekdays
+    clean = bool(lines) and not problems and not unknown
+    return Draft(
+        draft_id=draft_id or uuid.uuid4().hex,
+        status="awaiting_confirmation" if clean else "needs_changes",
+        lines=lines,
+        unknown=list(unknown),
+        problems=problems,
+        **totals([line["line_total"] for line in lines], tax_rate),
+        tax_rate=Decimal(str(tax_rate)),
+        delivery_date=next_delivery_date(placed_at, cutoff, delivery_days, requested_day),
+        requested_day=requested_day,
+        day_note="not_a_delivery_day" if not_a_delivery_day else None,
+        anomalies=[],
+    )
 
 
-def draft_quantities(draft: dict | None) -> dict[str, int | None] | None:
+def draft_quantities(draft: Draft | None) -> dict[str, int | None] | None:
     """The SKU -> quantity map of a draft still open for changes."""
-    if not draft or draft.get("status") not in ("awaiting_confirmation", "needs_changes"):
+    if not draft or draft["status"] not in OPEN_DRAFT:
         return None
     return {line["sku"]: line["quantity"] for line in draft["lines"]}

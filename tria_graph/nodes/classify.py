@@ -9,6 +9,7 @@ classifier's answer stands and the turn is marked degraded.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from langgraph.runtime import Runtime
@@ -22,10 +23,11 @@ from ..domain.delivery import WEEKDAYS
 from ..state import State
 
 
-def classify(state: State, runtime: Runtime[Context]) -> dict:
+async def classify(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
     message = state["message"]
-    intent, confidence = predict_intent(message, ctx)
+    # The embedding runs on the CPU and the cache may be Redis: off the event loop.
+    intent, confidence = await asyncio.to_thread(predict_intent, message, ctx)
     update = {
         "intent": intent,
         "confidence": round(float(confidence), 4),
@@ -34,7 +36,7 @@ def classify(state: State, runtime: Runtime[Context]) -> dict:
     if ctx.llm is None or confidence >= ctx.settings.llm_classify_below:
         return update
     try:
-        result, tokens = ctx.llm.classify(prompts.classify_messages(message))
+        result, tokens = await asyncio.to_thread(ctx.llm.classify, prompts.classify_messages(message))
     except ModelUnavailable:
         return {**update, "degraded": True}
     return {

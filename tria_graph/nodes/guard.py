@@ -33,7 +33,7 @@ _ALL_CUSTOMERS = re.compile(
 )
 
 
-def guard(state: State, runtime: Runtime[Context]) -> dict:
+async def guard(state: State, runtime: Runtime[Context]) -> dict:
     message = state["message"]
     if _INJECTION.search(message):
         return {"blocked": "instructions"}

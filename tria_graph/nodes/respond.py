@@ -10,6 +10,8 @@ Order summaries to confirm, placed orders and refusals stay templates, word for 
 
 from __future__ import annotations
 
+import asyncio
+
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
@@ -18,6 +20,7 @@ from ..adapters.cache import RESPONSE, cache_key
 from ..adapters.llm import ModelUnavailable
 from ..context import Context
 from ..domain import grounding
+from ..domain.records import FINISHED_DRAFT
 from ..metrics import GROUNDING_REJECTIONS
 from ..state import State
 
@@ -27,18 +30,20 @@ MODEL_WRITES = frozenset(
 )
 
 
-def respond(state: State, runtime: Runtime[Context]) -> dict:
+async def respond(state: State, runtime: Runtime[Context]) -> dict:
     ctx = runtime.context
-    reply, sources, template_only = _compose(state, ctx)
+    # Composing reads the database and the cache; the model call is one HTTP request
+    # (its tokens still stream: the thread inherits the run's context).
+    reply, sources, template_only = await asyncio.to_thread(_compose, state, ctx)
     update: dict = {}
     if not template_only and ctx.llm is not None and not state.get("degraded"):
-        written, update = _model_reply(state, ctx, reply, sources)
+        written, update = await asyncio.to_thread(_model_reply, state, ctx, reply, sources)
         reply = written or reply
     draft = state.get("draft")
     if draft and draft["status"] == "awaiting_confirmation" and state.get("intent") != "order_placement":
         reply += "\n" + replies.PENDING_REMINDER
     update.update(reply=reply, sources=sources, messages=[AIMessage(reply)])
-    if draft and draft["status"] in ("placed", "cancelled", "held_for_review"):
+    if draft and draft["status"] in FINISHED_DRAFT:
         # Finished drafts leave the state; the order or escalation record keeps them.
         update["draft"] = None
     return update
@@ -68,9 +73,9 @@ def _compose(state: State, ctx: Context) -> tuple[str, list[dict], bool]:
     draft = state.get("draft")
     answer = state.get("answer")
     if answer == "no" and draft:
-        return "OK, I've dropped that draft; nothing was ordered. Anything else?", [], True
+        return replies.DRAFT_DROPPED, [], True
     if answer == "yes" and state.get("order"):
-        return replies.placed_reply(state["order"], state.get("invoice"), state.get("invoice_error")), [], True
+        return replies.placed_reply(state["order"], state.get("invoice"), state.get("invoice_error"), ctx.settings), [], True
     reply, sources = _for_intent(state, ctx)
     template_only = bool(state.get("blocked")) or state.get("intent") not in MODEL_WRITES
     return reply, sources, template_only
@@ -82,21 +87,21 @@ def _for_intent(state: State, ctx: Context) -> tuple[str, list[dict]]:
     intent = state.get("intent")
     message = state["message"]
     if intent == "greeting":
-        outlet = ctx.repository.outlet(state["customer_id"]) or {}
-        return replies.greeting(message, outlet.get("contact_name")), []
+        outlet = ctx.orders.outlet(state["customer_id"])
+        return replies.greeting(message, outlet["contact_name"] if outlet else None), []
     if intent == "policy_question":
         return _policy_reply(state, ctx)
     if intent == "product_inquiry":
-        products = {p.sku: p for p in ctx.repository.products()}
-        return replies.product_answer(message, ctx.catalog, products, state.get("passages", []))
+        products = {p.sku: p for p in ctx.orders.products()}
+        return replies.product_answer(message, ctx.catalog, products, state.get("passages", []), ctx.settings.tax_rate)
     if intent == "order_status":
         return replies.order_status(state.get("order"), state.get("order_not_found")), []
     if intent == "invoice_request":
         if state.get("invoice"):
-            return replies.invoice_text(state["invoice"]), []
+            return replies.invoice_text(state["invoice"], ctx.settings.payment_terms_days), []
         if state.get("order") is None or state.get("order_not_found"):
             return replies.order_status(state.get("order"), state.get("order_not_found")), []
-        return state.get("invoice_error") or "I couldn't get that invoice right now.", []
+        return replies.invoice_problem(state.get("invoice_error"), state["order"]), []
     if intent == "order_placement" and state.get("draft"):
         return replies.draft_reply(state["draft"], ctx.settings, state.get("escalation")), []
     if intent == "complaint" and state.get("escalation"):
@@ -108,7 +113,7 @@ def _for_intent(state: State, ctx: Context) -> tuple[str, list[dict]]:
 # The settings a policy answer's wording depends on: part of its cache key.
 _POLICY_SETTINGS = {
     "retrieval_k", "retrieval_min_score", "order_cutoff", "delivery_days",
-    "delivery_window_start", "tax_rate", "payment_terms_days",
+    "delivery_window_start", "delivery_window_end", "tax_rate", "payment_terms_days",
 }
 
 

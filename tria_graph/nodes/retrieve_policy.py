@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from langgraph.runtime import Runtime
 
 from ..adapters.cache import POLICY, cache_key
@@ -9,8 +11,11 @@ from ..context import Context
 from ..state import State
 
 
-def retrieve_policy(state: State, runtime: Runtime[Context]) -> dict:
-    ctx = runtime.context
+async def retrieve_policy(state: State, runtime: Runtime[Context]) -> dict:
+    return await asyncio.to_thread(_retrieve, state, runtime.context)
+
+
+def _retrieve(state: State, ctx: Context) -> dict:
     k = ctx.settings.retrieval_k
     key = cache_key(ctx.policy_kb.version, str(k), state["message"].strip().lower())
     passages = ctx.cache.get(POLICY, key)

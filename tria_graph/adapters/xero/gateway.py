@@ -3,8 +3,8 @@
 The local record comes first (LocalInvoiceGateway: the invoice row and its outbox
 entry); then, if it has not gone out yet, the gateway asks the worker to send it now
 and waits up to XERO_REPLY_WAIT seconds (3). In time: the reply gives Xero's invoice
-number. Late: the customer hears it is on its way; the send goes on in the
-background (or the worker's next poll finishes it), and asking again returns it.
+number. Late: InvoicePending (the customer hears it is on its way); the send goes on in
+the background (or the worker's next poll finishes it), and asking again returns it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
 
-from sqlalchemy import select
-
-from ..database import OrderRow
+from ...domain.invoicing import WITHDRAWN
+from ...domain.records import Invoice
 from ..invoices import InvoiceError, InvoicePending, LocalInvoiceGateway
 
 
@@ -31,13 +30,12 @@ class XeroInvoiceGateway:
         """The circuit breaker's state for /health: closed, open or half-open."""
         return self.worker.client.circuit.current_state
 
-    def invoice_for_order(self, customer_id: str, order_number: str, today: date) -> dict:
+    def invoice_for_order(self, customer_id: str, order_number: str, today: date) -> Invoice:
         invoice = self.local.invoice_for_order(customer_id, order_number, today)
         if invoice["status"] in ("sent", "local"):
             return invoice
-        self._explain(invoice, order_number)
-        with self.local.sessions() as s:
-            order_id = s.scalar(select(OrderRow.id).where(OrderRow.customer_id == customer_id, OrderRow.number == order_number))
+        _raise_if_unavailable(invoice, order_number)
+        order_id = self.local.order_id(customer_id, order_number)
         deadline = time.monotonic() + self.reply_wait
         future = self._pool.submit(self.worker.deliver_order, order_id)
         try:
@@ -53,21 +51,15 @@ class XeroInvoiceGateway:
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
-        self._explain(invoice, order_number)
-        raise InvoicePending(
-            f"Your invoice for order {order_number} is on its way from our accounts system; "
-            f"ask me \u201csend me the invoice for order {order_number}\u201d in a minute and I'll give you its number."
-        )
-
-    @staticmethod
-    def _explain(invoice: dict, order_number: str) -> None:
-        if invoice["status"] == "rejected":
-            raise InvoiceError(
-                f"There's a problem issuing the invoice for order {order_number}; our billing team "
-                "has been alerted and will send it to you."
-            )
-        if invoice["status"] in ("cancelled", "void_pending", "voided"):
-            raise InvoiceError(f"Order {order_number} was cancelled, so its invoice was withdrawn.")
+        _raise_if_unavailable(invoice, order_number)
+        raise InvoicePending(order_number)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+def _raise_if_unavailable(invoice: Invoice, order_number: str) -> None:
+    if invoice["status"] == "rejected":
+        raise InvoiceError("rejected", order_number)
+    if invoice["status"] in WITHDRAWN:
+        raise InvoiceError("withdrawn", order_number)

@@ -27,20 +27,21 @@ import socket
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import selectinload, sessionmaker
 from tenacity import wait_random_exponential
 
-from .adapters.database import EscalationRow, InvoiceRow, OrderRow, OutboxRow, OutletRow, XeroContactRow
-from .adapters.invoices import invoice_dict
-from .adapters.outbox import Outbox, utcnow
-from .adapters.repository import order_dict
-from .adapters.xero.client import XeroClient, XeroRejected, XeroTransient, invoice_payload
-from .adapters.xero.tokens import NotConnected
-from .domain.escalation import due_by
+from ...domain.escalation import XERO_REJECTED_LEVEL, NewEscalation
+from ..database import InvoiceRow, OrderRow, OutboxRow, OutletRow, XeroContactRow
+from ..escalations import add_escalation
+from ..invoices import invoice_record
+from ..orders import order_record
+from ..outbox import Outbox, utcnow
+from .client import XeroClient, XeroRejected, XeroTransient, invoice_payload
+from .tokens import NotConnected
 
 log = logging.getLogger("tria.worker")
 
@@ -140,7 +141,7 @@ class XeroWorker:
             if order.status == "cancelled":
                 self._finish(entry, "cancelled", invoice_status="cancelled")
                 return
-            payload = invoice_payload(order_dict(order), invoice_dict(invoice, order), self.settings)
+            payload = invoice_payload(order_record(order), invoice_record(invoice, order), self.settings)
             outlet = {"customer_id": outlet.customer_id, "name": outlet.name, "email": outlet.email, "contact_name": outlet.contact_name}
         contact_id = self._contact(outlet)
         try:
@@ -266,14 +267,11 @@ class XeroWorker:
             invoice.delivery_status = "rejected" if entry.kind == "create_invoice" else invoice.delivery_status
             invoice.delivery_error = f"Xero rejected the {entry.kind.replace('_', ' ')}: {reason}"
             self._mark(s, entry, "failed", now, note=reason)
-            escalation = EscalationRow(
-                customer_id=order.customer_id, session_id="", level="L2", kind="xero_rejected",
+            add_escalation(s, NewEscalation(
+                customer_id=order.customer_id, session_id="", level=XERO_REJECTED_LEVEL, kind="xero_rejected",
                 reason=f"Xero rejected the {entry.kind.replace('_', ' ')} for order {order.number}",
                 message=reason, details={"order_number": order.number, "invoice_number": invoice.number,
                                          "idempotency_key": entry.idempotency_key, "reasons": exc.reasons},
-                status="open", created_at=datetime.now(timezone.utc), due_at=due_by(datetime.now(timezone.utc), "L2"),
-            )
-            s.add(escalation)
-            s.flush()
-            escalation.reference = f"ESC-{escalation.id:05d}"
+                created_at=now,
+            ))
             s.commit()
