@@ -8,7 +8,6 @@ conversation writes to (for end-state checks, placeholders and the leak index).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,13 +16,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from tria_graph.turn import TurnResult
+
 from .database import open_engine
 from .sandbox import BUSINESS_NOW, ServiceFactory, sandbox
 
-TURN_FIELDS = (
-    "reply", "intent", "confidence", "sources", "order", "invoice", "pending_confirmation",
-    "escalated", "escalation", "latency_ms", "llm_calls", "llm_tokens",
-)
+# The turn's fields as the library defines them (tria_graph.TurnResult).
+TURN_FIELDS = tuple(name for name in TurnResult.model_fields if name != "session_id")
 
 
 def turn_dict(result: dict) -> dict:
@@ -108,7 +107,7 @@ class InprocTarget:
     def _send_with(service):
         async def send(session: str, customer: str, message: str) -> dict:
             result = await service.send(session, customer, message)
-            return turn_dict(dataclasses.asdict(result))
+            return turn_dict(result.model_dump())
 
         return send
 

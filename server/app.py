@@ -157,7 +157,7 @@ async def chatbot(body: ChatRequest, request: Request):
         return error(404, "unknown_customer", f"No outlet has customer_id {body.customer_id!r}.")
     except SessionForbidden:
         return error(403, "forbidden", "This session belongs to another customer.")
-    return result.__dict__
+    return result
 
 
 @app.post(
@@ -190,7 +190,7 @@ async def chatbot_stream(body: ChatRequest, request: Request):
                 if kind == "token":
                     yield _sse("token", {"text": value})
                 elif kind == "result":
-                    yield _sse("done", ChatResponse.model_validate(value.__dict__).model_dump(mode="json"))
+                    yield _sse("done", value.model_dump(mode="json"))
         except Exception as exc:  # the status line is sent: report the failure in the stream
             log.exception("streamed turn failed")
             yield _sse("error", {"error": "turn_failed", "message": str(exc) or type(exc).__name__})

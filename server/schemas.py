@@ -1,19 +1,19 @@
 """Request and response bodies of the HTTP API.
 
-Money is sent as a decimal string ("141.70") so no amount is rounded by a float.
+Money is sent as a decimal string ("141.70") so no amount is rounded by a float
+(pydantic writes a Decimal so).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tria_graph.config import get_settings
+from tria_graph.turn import TurnResult
 
-Money = Decimal
 # Identifiers as the API accepts them, in bodies, paths and query strings alike.
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9\-]+$"
@@ -40,74 +40,9 @@ class ChatRequest(BaseModel):
         return value
 
 
-class Source(BaseModel):
-    document: str
-    section: str
-
-
-class OrderLine(BaseModel):
-    sku: str
-    name: str
-    quantity: int
-    unit_price: Money
-    line_total: Money
-
-
-class Order(BaseModel):
-    number: str
-    status: str
-    delivery_date: date
-    subtotal: Money
-    gst: Money
-    total: Money
-    lines: list[OrderLine]
-    invoice_number: str | None = None
-
-
-class InvoiceLine(BaseModel):
-    sku: str
-    description: str
-    quantity: int
-    unit_amount: Money
-    line_amount: Money
-
-
-class Invoice(BaseModel):
-    number: str
-    order_number: str
-    issued_on: date
-    due_on: date
-    subtotal: Money
-    gst: Money
-    total: Money
-    status: str
-    lines: list[InvoiceLine]
-
-
-class Escalation(BaseModel):
-    reference: str
-    level: str
-    kind: str
-    due_at: datetime
-
-
-class ChatResponse(BaseModel):
-    session_id: str
-    reply: str
-    intent: str
-    confidence: float
-    sources: list[Source]
-    order: Order | None
-    invoice: Invoice | None
-    pending_confirmation: bool
-    escalated: bool
-    escalation: Escalation | None
-    latency_ms: float
-    llm_calls: int = Field(default=0, description="Language-model calls this turn (0 offline).")
-    llm_tokens: int = Field(default=0, description="Their tokens, prompt and completion.")
-    degraded: bool = Field(
-        default=False, description="The model failed or its circuit breaker was open; answered offline."
-    )
+# The reply to a turn is the library's TurnResult (its records are domain/records.py's):
+# one definition of a turn's shape for the library, the API and the evaluation suite.
+ChatResponse = TurnResult
 
 
 class TranscriptMessage(BaseModel):
