@@ -23,6 +23,7 @@ from .adapters.checkpoints import compact
 from .adapters.session_locks import LocalSessionLocks
 from .adapters.transcripts import TranscriptStore
 from .context import Context
+from .health import HealthReport, check
 from .metrics import TURNS
 from .state import new_turn
 
@@ -184,6 +185,10 @@ class ChatService:
         if owner != customer_id:
             raise SessionForbidden(session_id)
         return await self.transcripts.messages(session_id) if self.transcripts else []
+
+    async def health(self) -> HealthReport:
+        """Its stores probed and its breakers read, for /health."""
+        return await check(self.context)
 
 
 def to_result(session_id: str, state: dict, latency_ms: float) -> TurnResult:
