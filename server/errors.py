@@ -50,14 +50,14 @@ class ApiError:
     code: str
     message: Callable[[Exception], str]
     headers: dict[str, str] | None = None
-    log: bool = False  # an outage belongs in the log; the other refusals are ordinary answers
+    outage: bool = False  # logged: an outage needs attention; the other refusals are ordinary answers
 
 
 RETRY_SOON = {"Retry-After": "5"}
 # The database (SQLAlchemy or the checkpointer's psycopg pool) is down or restarting:
 # the turn did not happen; the client may send it again once the pools reconnect.
 DATABASE_UNAVAILABLE = ApiError(
-    503, "database_unavailable", lambda e: "The database is not answering; please retry shortly.", RETRY_SOON, log=True
+    503, "database_unavailable", lambda e: "The database is not answering; please retry shortly.", RETRY_SOON, outage=True
 )
 
 ERRORS: dict[type[Exception], ApiError] = {
@@ -96,7 +96,7 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 def _handler(spec: ApiError):
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
-        if spec.log:
+        if spec.outage:
             log.warning("%s: %s", spec.code, exc)
         return error_response(spec.status, spec.code, spec.message(exc), spec.headers)
 

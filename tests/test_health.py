@@ -6,7 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 from tria_graph.adapters.cache import MemoryCache, RedisCache
-from tria_graph.health import check, not_loaded
+from tria_graph.health import check_health, not_loaded
 
 
 def failing():
@@ -36,7 +36,7 @@ def context(database=True, chroma=True, redis: bool | None = None, openai: str |
 
 
 def report(**kwargs):
-    return asyncio.run(check(context(**kwargs)))
+    return asyncio.run(check_health(context(**kwargs)))
 
 
 def test_all_connected_is_healthy_and_every_probe_is_timed():

@@ -23,7 +23,7 @@ from .adapters.checkpoints import compact
 from .adapters.session_locks import LocalSessionLocks
 from .adapters.transcripts import TranscriptStore
 from .context import Context
-from .health import HealthReport, check
+from .health import HealthReport, check_health
 from .metrics import TURNS
 from .state import new_turn
 
@@ -188,7 +188,7 @@ class ChatService:
 
     async def health(self) -> HealthReport:
         """Its stores probed and its breakers read, for /health."""
-        return await check(self.context)
+        return await check_health(self.context)
 
 
 def to_result(session_id: str, state: dict, latency_ms: float) -> TurnResult:

@@ -43,7 +43,7 @@ def not_loaded(failed: bool) -> HealthReport:
     )
 
 
-async def check(context: Context) -> HealthReport:
+async def check_health(context: Context) -> HealthReport:
     """Probe every store (concurrently, each in a thread: the clients block) and decide."""
     probes: dict[str, Callable[[], object]] = {
         "database": context.repository.ping,
