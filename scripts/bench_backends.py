@@ -5,7 +5,7 @@ conversation, cache hit rates. Prints Markdown tables.
 
 1. Per-turn latency of the full graph (ChatService.send, Postgres checkpointer, Redis)
    against a bare 3-node graph on the same AsyncPostgresSaver, turn for turn.
-2. HTTP: a `uvicorn server.app:app` subprocess on those backends, 20 concurrent
+2. HTTP: a `uvicorn server.main:app` subprocess on those backends, 20 concurrent
    conversations (and 1, for reference).
 3. One conversation of 200 turns, on Postgres and on the embedded SQLite checkpointer:
    latency and checkpoint bytes written per turn, early against late.
@@ -317,7 +317,7 @@ def http_throughput(settings: Settings, clients: int, turns: int) -> None:
     env = {**os.environ, "VAR_DIR": str(settings.var_dir), "DATABASE_URL": settings.database_url,
            "REDIS_URL": settings.redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.app:app", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(port), "--log-level", "warning"],
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
@@ -339,7 +339,7 @@ def http_throughput(settings: Settings, clients: int, turns: int) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"## 2. HTTP, uvicorn server.app:app (1 process), {turns}-turn conversations (ms, client side)\n")
+    print(f"## 2. HTTP, uvicorn server.main:app (1 process), {turns}-turn conversations (ms, client side)\n")
     print("| clients (concurrent) x conversations each | requests | requests/s | p50 | p95 | p99 | errors |\n|---|---|---|---|---|---|---|")
     for r in runs:
         print(f"| {r['clients']} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} "

@@ -84,7 +84,7 @@ def over_http(var: Path, turns: int) -> tuple[list[float], float]:
         port = s.getsockname()[1]
     env = {**os.environ, "VAR_DIR": str(var)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.app:app", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(port), "--log-level", "warning"],
         env=env,
     )
     try:

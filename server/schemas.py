@@ -70,6 +70,10 @@ class Health(BaseModel):
     circuit_breakers: dict[str, str]
 
 
+class Ready(BaseModel):
+    ready: bool
+
+
 class ErrorBody(BaseModel):
     error: str
     message: str

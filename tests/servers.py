@@ -68,7 +68,7 @@ def postgres_env(postgres_url: str, redis_prefix: str, redis_url: str | None = N
 
 
 class ServerProcess:
-    """`uvicorn server.app:app` on a free port, with VAR_DIR and optional env overrides.
+    """`uvicorn server.main:app` on a free port, with VAR_DIR and optional env overrides.
 
     Without overrides it is embedded (SQLite, in-process caches and locks): empty
     values win over a developer's .env."""
@@ -88,7 +88,7 @@ class ServerProcess:
         }
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "server.app:app", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT,
             env=environment,
             stdout=self.log,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-import server.app as server_app
+import server.main as server_app
 from eval.runner import run_cases
 from eval.schema import load_datasets
 from eval.targets import HttpTarget

@@ -30,7 +30,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-import server.app as server_app
+import server.main as server_app
 from tests.conftest import db_rows
 from server.schemas import ChatResponse
 from tria_graph.config import DATA_DIR, get_settings
@@ -461,7 +461,7 @@ def test_a_validation_error_lists_each_bad_field(server):
 
 
 def test_malformed_json_error_does_not_name_a_byte_offset_as_the_field(server):
-    """BUG (server/app.py invalid_request): a JSON decode error's loc is
+    """BUG (server/errors.py invalid_request): a JSON decode error's loc is
     ("body", <byte offset>), and the handler reports the offset as the field:
     {"message": "31: JSON decode error", "detail": [{"field": "31", ...}]}."""
     response = server.client.post(
@@ -475,7 +475,7 @@ def test_malformed_json_error_does_not_name_a_byte_offset_as_the_field(server):
 
 
 def test_body_that_is_not_utf8_is_a_clear_json_error(server):
-    """BUG (server/app.py): a body FastAPI cannot decode raises HTTPException(400);
+    """BUG (server/errors.py): a body FastAPI cannot decode raises HTTPException(400);
     no handler maps it to the API's error shape, so the client gets
     {"detail": "There was an error parsing the body"} without "error"/"message"."""
     before = db_counts(server.var)

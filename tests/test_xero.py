@@ -198,7 +198,8 @@ def test_the_circuit_breaker_opens_after_five_failures(shop, fake):
 def test_health_shows_the_xero_breaker(chat_on_xero):
     from fastapi.testclient import TestClient
 
-    from server.app import BotHolder, app
+    from server.deps import BotHolder
+    from server.main import app
 
     chat, fake, _settings = chat_on_xero
     assert chat.service.context.invoices.status() == "closed"

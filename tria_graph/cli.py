@@ -44,7 +44,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("server.app:app", host=host or settings.host, port=port or settings.port)
+    uvicorn.run("server.main:app", host=host or settings.host, port=port or settings.port)
 
 
 @app.command()

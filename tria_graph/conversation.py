@@ -21,6 +21,7 @@ from .adapters.checkpoints import compact
 from .adapters.session_locks import LocalSessionLocks
 from .adapters.transcripts import TranscriptStore
 from .context import Context
+from .health import HealthReport, check_health
 from .metrics import TURNS
 from .state import new_turn
 from .turn import TurnResult
@@ -161,3 +162,7 @@ class ChatService:
         if owner != customer_id:
             raise SessionForbidden(session_id)
         return await self.transcripts.messages(session_id) if self.transcripts else []
+
+    async def health(self) -> HealthReport:
+        """Its stores probed and its breakers read, for /health."""
+        return await check_health(self.context)

@@ -1,0 +1,77 @@
+"""The HTTP server: the FastAPI app, its lifespan and middleware, and the routers.
+
+The lifespan starts loading the bot in the background so /health and /readiness
+answer while the model and knowledge base load; the API answers 503 until then.
+Routes live in server/routes, the service dependency in deps.py, every error
+answer in errors.py; the library does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from tria_graph.bootstrap import open_chat_service
+from tria_graph.config import get_settings
+from tria_graph.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+from . import errors
+from .deps import BotHolder
+from .routes import chat, ops, sessions
+
+log = logging.getLogger("tria.server")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    holder = BotHolder()
+    app.state.bot = holder
+    async with AsyncExitStack() as stack:
+
+        async def load() -> None:
+            try:
+                # This module's name, looked up when loading starts: tests replace it.
+                holder.service = await stack.enter_async_context(open_chat_service(get_settings()))
+                log.info("bot ready")
+            except Exception as exc:  # reported by /readiness and /health
+                holder.error = str(exc)
+                log.exception("bot failed to load")
+
+        task = asyncio.create_task(load())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def record_metrics(request: Request, call_next):
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        # The route's template (/api/sessions/{session_id}/messages), not the raw path,
+        # so every session does not become its own time series.
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(status)).inc()
+        HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Tria customer service", version=ops.VERSION, lifespan=lifespan)
+    errors.register(app)
+    app.middleware("http")(record_metrics)
+    for module in (chat, sessions, ops):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()
