@@ -270,6 +270,12 @@ def seed_tree(tree: Tree, work: Workspace, cache: Path, backends: list[str]) -> 
     if "postgres" in backends:
         template = work.database()
         tree.tria(["db", "seed"], base, logs, VAR_DIR=str(base), DATABASE_URL=database_url(template))
+        # The checkpoint tables too, as tests/conftest.py does: two workers starting on a
+        # fresh database would both run the saver's migrations and one would fail.
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string(database_url(template)) as saver:
+            saver.setup()
     log(f"{tree.name}: seeded in {time.perf_counter() - started:.0f} s")
     return Seeded(base, template)
 
