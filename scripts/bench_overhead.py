@@ -30,8 +30,9 @@ deleted at the end). Everything listens on 127.0.0.1 only; servers are killed an
 temporary directories and databases removed even when a step fails.
 
 The embedding model (exported to ONNX on the first `tria kb build`, ~30-60 s) and the
-trained intent classifier are kept in `--models-cache/<tree name>-<commit>` and shared by
-later runs of the same tree (VAR_DIR/models is a symlink to it). Figures are noisy on a
+trained intent classifier are kept in `--models-cache/models-<hash>` and shared by later
+runs of trees whose model and classifier sources (MODEL_SOURCES) are the same
+(VAR_DIR/models is a symlink to it). Figures are noisy on a
 shared machine: the load average is printed at the start and end of every section, and
 medians are the figures to compare.
 """
@@ -131,8 +132,12 @@ class Tree:
     def app(self) -> str:
         return "server.main:app" if (self.path / "server" / "main.py").exists() else "server.app:app"
 
-    @property
-    def commit(self) -> str:
+    commit: str = ""
+
+    def __post_init__(self) -> None:
+        self.commit = self.commit or self.read_commit()
+
+    def read_commit(self) -> str:
         try:
             out = subprocess.run(["git", "-C", str(self.path), "rev-parse", "--short", "HEAD"],
                                  capture_output=True, text=True, timeout=10)
@@ -248,9 +253,20 @@ class Seeded:
     template: str | None = None
 
 
+# What the exported model and the trained classifier depend on: a cached models
+# directory is reused while these files are unchanged.
+MODEL_SOURCES = ("tria_graph/adapters/embeddings.py", "tria_graph/adapters/intent_classifier.py",
+                 "tria_graph/domain/intents.py", "tria_graph/data/intents")
+
+
 def models_dir(tree: Tree, cache: Path) -> Path:
-    key = hashlib.sha1(str(tree.path).encode()).hexdigest()[:8]
-    path = cache / f"{tree.name}-{tree.commit.replace('+', '-')}-{key}"
+    digest = hashlib.sha1()
+    for source in MODEL_SOURCES:
+        root = tree.path / source
+        for file in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if file.is_file():
+                digest.update(str(file.relative_to(tree.path)).encode() + b"\0" + file.read_bytes())
+    path = cache / f"models-{digest.hexdigest()[:12]}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -529,12 +545,13 @@ class Row:
     seq: Sequential | None = None
     loads: list[str] = field(default_factory=list)
     throughput: dict[int, Throughput] = field(default_factory=dict)
+    profile: str = ""
     failure: str = ""
 
 
 def run_backend(tree: Tree, seeded: Seeded, backend: str, work: Workspace, args) -> Row:
     row = Row(tree)
-    for workers in args.workers:
+    for workers in args.workers if (args.turns or args.clients) else []:
         label = f"{tree.name}-{backend}-w{workers}"
         where = deployment(backend, seeded, work, label)
         server = Server(tree, where, workers, work.root / f"{label}.log")
@@ -556,6 +573,18 @@ def run_backend(tree: Tree, seeded: Seeded, backend: str, work: Workspace, args)
             log(f"{label} failed: {exc}")
         finally:
             server.stop()
+    if args.profile:
+        label = f"{tree.name}-{backend}-profile"
+        where = deployment(backend, seeded, work, label)
+        log(f"{label}: timing spans in process (scripts/profile_overhead.py)")
+        command = [sys.executable, str(HERE / "scripts" / "profile_overhead.py"), "--turns", str(args.profile_turns),
+                   "--warmup", str(args.warmup), "--cprofile", str(args.profile)]
+        loads = load()
+        done = subprocess.run(command, cwd=where.var, env=tree.env(**where.settings), capture_output=True,
+                              text=True, timeout=1800)
+        row.profile = f"load average {loads} → {load()}\n" + done.stdout
+        if done.returncode != 0:
+            row.failure += f"{label}: exit {done.returncode}\n{done.stderr[-3000:]}\n"
     return row
 
 
@@ -567,16 +596,19 @@ def print_table(backend: str, rows: list[Row], args) -> None:
     title = {"sqlite": "SQLite (embedded: AsyncSqliteSaver, in-process caches and locks)",
              "postgres": "Postgres (AsyncPostgresSaver) + Redis"}[backend]
     print(f"\n### {title}\n")
-    print(f"{args.turns} turns one request at a time after {args.warmup} warm-up turns (median / mean ms); "
+    print(f"{args.turns} turns one request at a time after {args.warmup} warm-up turns (median / mean ms; each HTTP "
+          "turn is followed by one bare turn, and the pairs' ratios are less sensitive to the machine's load); "
           f"throughput: {args.clients} concurrent clients x {args.client_turns} turns, distinct conversations.\n")
     tp_heads = " | ".join(f"turns/s, {w} worker{'s' if w > 1 else ''}" for w in args.workers)
-    print(f"| tree | HTTP p50 / mean | in nodes | outside nodes | bare 3-node turn | outside / bare (p50) "
+    print(f"| tree | HTTP p50 / mean | in nodes | outside nodes | bare 3-node turn | outside / bare: of medians (median of turn pairs) "
           f"| HTTP − ChatService latency_ms | {tp_heads} | errors |")
     print("|---" * (8 + len(args.workers)) + "|")
     for row in rows:
         s = row.seq or Sequential()
         both = lambda v: f"{ms(v)} / {ms(v, statistics.mean)}" if v else "–"  # noqa: E731
-        ratio = f"{statistics.median(s.outside_ms) / statistics.median(s.bare_ms):.2f}x" if s.outside_ms else "–"
+        ratio = (f"{statistics.median(s.outside_ms) / statistics.median(s.bare_ms):.2f}x "
+                 f"({statistics.median(o / b for o, b in zip(s.outside_ms, s.bare_ms)):.2f}x)"
+                 if s.outside_ms else "–")
         service = [h - l for h, l in zip(s.http_ms, s.service_ms)]
         tps = " | ".join(
             f"{row.throughput[w].tps:.1f} (p50 {percentile(row.throughput[w].latencies, 50):.0f} ms)"
@@ -597,6 +629,10 @@ def print_table(backend: str, rows: list[Row], args) -> None:
             print(f"  error: {e}")
         if row.failure:
             print("  FAILED: " + row.failure.strip().replace("\n", "\n  "))
+    for row in rows:
+        if row.profile:
+            print(f"\n#### Where {row.tree.name}'s time outside the nodes goes ({backend}, in process)\n")
+            print(row.profile)
     print(flush=True)
 
 
@@ -610,6 +646,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (0: no throughput)")
     parser.add_argument("--client-turns", type=int, default=15, help="turns of each concurrent client")
     parser.add_argument("--workers", default="1,2", help="server worker processes to measure, comma-separated")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also run scripts/profile_overhead.py per tree and backend (timing spans), "
+                             "with cProfile's top N functions (N > 0)")
+    parser.add_argument("--profile-turns", type=int, default=200, help="measured turns of --profile")
     parser.add_argument("--models-cache", type=Path,
                         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tria-bench-models",
                         help="exported models and classifier kept per tree between runs")
