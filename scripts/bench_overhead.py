@@ -549,6 +549,67 @@ class Row:
     failure: str = ""
 
 
+# Where a sampled stack's time goes: the first of these found walking from the innermost
+# frame outwards names it (files are matched by these path fragments).
+SPY_PACKAGES = [
+    ("sqlite3", "SQLite (sqlite3, aiosqlite)"), ("aiosqlite", "SQLite (sqlite3, aiosqlite)"),
+    ("psycopg", "Postgres driver (psycopg, pool)"), ("redis/", "Redis client"),
+    ("sqlalchemy", "SQLAlchemy"), ("langgraph/checkpoint", "checkpoint (de)serialisation, saver"),
+    ("ormsgpack", "checkpoint (de)serialisation, saver"), ("langgraph/", "LangGraph (Pregel loop)"),
+    ("langchain_core", "langchain-core (messages, callbacks, runnables)"),
+    ("pydantic", "pydantic"), ("json/", "json"), ("fastapi", "FastAPI (routing, validation, serialisation)"),
+    ("starlette", "Starlette (middleware, responses)"), ("uvicorn/protocols", "uvicorn (HTTP protocol)"),
+    ("uvicorn/middleware", "uvicorn (HTTP protocol)"), ("h11", "uvicorn (HTTP protocol)"),
+    ("httptools", "uvicorn (HTTP protocol)"), ("uvicorn/", "asyncio event loop"), ("uvloop", "asyncio event loop"),
+    ("prometheus_client", "prometheus-client"), ("tria_graph/", "tria_graph (outside the nodes)"),
+    ("server/", "server (routes)"), ("asyncio/", "asyncio event loop"), ("concurrent/futures", "thread pool"),
+    ("threading.py", "thread pool"), ("queue.py", "thread pool"), ("selectors.py", "asyncio event loop"),
+]
+SPY_GENERIC = {"asyncio event loop", "thread pool"}
+
+
+def spy_summary(raw: Path, turns: int) -> str:
+    """py-spy's raw stacks (non-idle samples of every thread) as a Markdown table of
+    where the server's CPU time went, per turn."""
+    try:
+        lines = raw.read_text().splitlines()
+    except OSError:
+        return "(py-spy wrote nothing: is ptrace allowed?)\n"
+    totals: dict[str, int] = {}
+    samples = 0
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = stack.split(";")
+        if any("generate_latest" in f or "metrics (server/" in f for f in frames):
+            kind = "the bench's /metrics scrape (not part of a turn)"
+        elif any("tria_graph/graph.py" in f and f.startswith("run ") for f in frames) or any(
+                "tria_graph/nodes/" in f for f in frames):
+            kind = "in the nodes (timed by tria_node_duration_seconds)"
+        else:
+            # The innermost frame of a named package; the event loop's and the thread
+            # pool's own frames only when no other package is on the stack.
+            kind = next((name for generic in (False, True) for f in reversed(frames)
+                         for fragment, name in SPY_PACKAGES
+                         if fragment in f and (name in SPY_GENERIC) == generic), None)
+            kind = kind or ("other (" + frames[-1][:70] + ")" if frames else "other")
+        totals[kind] = totals.get(kind, 0) + n
+    if not samples:
+        return "(py-spy recorded no samples)\n"
+    rate = 250
+    out = [f"py-spy, 1-worker server during the {turns} one-at-a-time turns: {samples} CPU samples at {rate}/s "
+           "(idle threads not sampled; a thread waiting for the GIL counts as busy), every thread, each sample given to "
+           "the innermost frame of a named package (the event loop or thread pool only when no other is on the "
+           "stack)\n",
+           "| where | CPU ms per turn | share |", "|---|---|---|"]
+    for kind, n in sorted(totals.items(), key=lambda kv: -kv[1])[:25]:
+        out.append(f"| {kind} | {n / rate * 1000 / turns:.2f} | {n / samples:.0%} |")
+    return "\n".join(out) + "\n\n"
+
+
 def run_backend(tree: Tree, seeded: Seeded, backend: str, work: Workspace, args) -> Row:
     row = Row(tree)
     for workers in args.workers if (args.turns or args.clients) else []:
@@ -561,7 +622,24 @@ def run_backend(tree: Tree, seeded: Seeded, backend: str, work: Workspace, args)
             if workers == args.workers[0] and args.turns:
                 row.loads.append(f"sequential {load()}")
                 log(f"{label}: {args.warmup} + {args.turns} turns one at a time")
-                row.seq = asyncio.run(sequential(server, where.checkpoint_target, args.turns, args.warmup, label))
+                spy = None
+                if args.py_spy:
+                    raw = work.root / f"{label}.py-spy.txt"
+                    spy = subprocess.Popen([args.py_spy, "record", "--pid", str(server.process.pid), "--rate", "250",
+                                            "--threads", "--full-filenames", "--format", "raw", "--output", str(raw), "--nonblocking"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    row.seq = asyncio.run(sequential(server, where.checkpoint_target, args.turns, args.warmup, label))
+                finally:
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        try:
+                            spy.wait(timeout=60)
+                        except subprocess.TimeoutExpired:
+                            spy.kill()
+                            spy.wait()
+                if spy is not None:
+                    row.profile += spy_summary(raw, args.turns + args.warmup)
                 row.loads[-1] += f" → {load()}"
             if args.clients:
                 row.loads.append(f"{workers}w {load()}")
@@ -649,6 +727,9 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also run scripts/profile_overhead.py per tree and backend (timing spans), "
                              "with cProfile's top N functions (N > 0)")
+    parser.add_argument("--py-spy", default="", metavar="BINARY",
+                        help="sample the 1-worker server with py-spy (this binary) during the one-at-a-time turns "
+                             "and print where its CPU time goes outside the nodes")
     parser.add_argument("--profile-turns", type=int, default=200, help="measured turns of --profile")
     parser.add_argument("--models-cache", type=Path,
                         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tria-bench-models",
