@@ -660,7 +660,7 @@ def run_backend(tree: Tree, seeded: Seeded, backend: str, work: Workspace, args)
         loads = load()
         done = subprocess.run(command, cwd=where.var, env=tree.env(**where.settings), capture_output=True,
                               text=True, timeout=1800)
-        row.profile = f"load average {loads} → {load()}\n" + done.stdout
+        row.profile += f"load average {loads} → {load()}\n" + done.stdout
         if done.returncode != 0:
             row.failure += f"{label}: exit {done.returncode}\n{done.stderr[-3000:]}\n"
     return row
