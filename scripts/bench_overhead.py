@@ -322,6 +322,18 @@ def deployment(backend: str, seeded: Seeded, work: Workspace, label: str) -> Dep
 # --- The server ------------------------------------------------------------------------
 
 
+def own_group_dying_with_us() -> None:
+    """In the server's child before exec: its own process group (killed whole by stop()),
+    and SIGTERM when this script dies, even by SIGKILL (Linux PR_SET_PDEATHSIG)."""
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Server:
     def __init__(self, tree: Tree, where: Deployment, workers: int, log_file: Path) -> None:
         self.port = free_port()
@@ -333,7 +345,8 @@ class Server:
         self.out = open(log_file, "ab")
         # Its own process group, so the workers go with it.
         self.process = subprocess.Popen(command, cwd=where.var, env=tree.env(**where.settings),
-                                        stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+                                        stdout=self.out, stderr=subprocess.STDOUT,
+                                        preexec_fn=own_group_dying_with_us)
 
     def wait_ready(self) -> None:
         deadline = time.time() + READY_TIMEOUT
@@ -741,6 +754,8 @@ def main() -> None:
         parser.error(f"unknown backend {unknown}")
     trees = args.tree or [Tree(HERE.name, HERE)]
 
+    # SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C: servers stopped, databases dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.time()
     print(f"Run of {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, "
           f"load average at start {load()}. Trees: "
