@@ -28,7 +28,7 @@ from .adapters.migrations import ensure_current
 from .adapters.policy_kb import EmbeddingModelMismatch, PolicyKB
 from .adapters.escalations import EscalationStore
 from .adapters.orders import OrderStore
-from .adapters.session_locks import LocalSessionLocks, RedisSessionLocks
+from .adapters.session_locks import FileSessionLocks, RedisSessionLocks
 from .adapters.transcripts import transcript_store
 from .config import Settings, get_settings
 from .context import Context
@@ -161,7 +161,9 @@ async def open_chat_service(
             )
             stack.push_async_callback(locks.aclose)
         else:
-            locks = LocalSessionLocks()
+            # Lock files, not an in-process lock: the server's worker processes (one per
+            # core by default) share the embedded database and must take turns too.
+            locks = FileSessionLocks(settings.var_dir / "locks", settings.session_lock_timeout)
         yield ChatService(
             build_graph(storage.saver),
             context,

@@ -39,12 +39,16 @@ def parse_age(text: str) -> timedelta:
 def serve(
     host: str = typer.Option(None, help="Bind address (HOST, default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (PORT, default 8003)."),
+    workers: int = typer.Option(None, min=1, help="Worker processes (WORKERS, default one per core)."),
 ) -> None:
     """Serve the HTTP API."""
+    import os
+
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("server.main:app", host=host or settings.host, port=port or settings.port)
+    workers = workers or settings.workers or os.cpu_count() or 1
+    uvicorn.run("server.main:app", host=host or settings.host, port=port or settings.port, workers=workers)
 
 
 @app.command()

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", alias="HOST")
     port: int = Field(default=8003, alias="PORT")
     max_message_chars: int = Field(default=4000, alias="MAX_MESSAGE_CHARS")
+    # Worker processes of `tria serve`; unset (or empty): one per core (os.cpu_count()).
+    workers: int | None = Field(default=None, ge=1, alias="WORKERS")
 
     # Business rules (the policy documents state the same values).
     tax_rate: float = Field(default=0.09, alias="TAX_RATE")
@@ -124,6 +126,11 @@ class Settings(BaseSettings):
     @property
     def xero_configured(self) -> bool:
         return bool(self.xero_client_id and self.xero_client_secret and self.xero_token_key)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("delivery_days", mode="before")
     @classmethod

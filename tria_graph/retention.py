@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from .adapters.checkpoints import open_storage
 from .adapters.chat_sessions import ChatSessionStore
 from .adapters.database import Database
+from .adapters.session_locks import FileSessionLocks
 from .adapters.transcripts import transcript_store
 from .config import Settings
 
@@ -32,6 +33,8 @@ async def prune_conversations(settings: Settings, older_than: timedelta, now: da
                     await storage.saver.adelete_thread(session_id)
                 await transcripts.delete(session_ids)
                 chat_sessions.forget(session_ids)
+                if not settings.redis_url:
+                    FileSessionLocks(settings.var_dir / "locks").forget(session_ids)
                 removed += len(session_ids)
     finally:
         database.dispose()

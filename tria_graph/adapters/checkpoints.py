@@ -66,6 +66,10 @@ def postgres_pool(settings: Settings) -> AsyncConnectionPool:
     )
 
 
+# Postgres advisory lock id held while the checkpoint tables are created or upgraded.
+CHECKPOINT_SETUP_LOCK_ID = 72_002
+
+
 @asynccontextmanager
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     if settings.uses_postgres:
@@ -73,7 +77,15 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         await pool.open()
         try:
             saver = PostgresCheckpointer(pool)
-            await saver.setup()  # idempotent: creates or upgrades the checkpoint tables
+            # Idempotent, but not safe to run twice at once: every worker process of
+            # every replica starts here, and two creating the tables together collide
+            # (a unique violation on checkpoint_migrations). One at a time, then.
+            async with pool.connection() as conn:
+                await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK_ID,))
+                try:
+                    await saver.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK_ID,))
             yield Storage(saver, pool)
         finally:
             await pool.close()
