@@ -6,7 +6,7 @@ VAR_DIR; every test that writes gets its own copy of the database.
 Backends: `settings` is embedded (SQLite, in-process cache and locks) unless the test
 module overrides the `backend` fixture, as test_conversations.py does to run every
 conversation on both "embedded" and "postgres" (Postgres data, checkpoints and
-transcripts, Redis caches and locks; see tests/backends.py).
+transcripts, Redis caches and locks; see tests/support/backends.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests import backends
+from tests.support import backends
 from tria_graph.adapters.database import make_engine, session_factory
 from tria_graph.adapters.embeddings import LocalEmbeddings
 from tria_graph.adapters.intent_classifier import IntentClassifier

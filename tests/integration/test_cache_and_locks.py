@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 import pytest
 from prometheus_client import REGISTRY
 
-from tests import backends
+from tests.support import backends
 from tests.conftest import make_settings
 from tria_graph.adapters.cache import CACHES, INTENT, POLICY, RESPONSE, MemoryCache, RedisCache, ttls
 from tria_graph.bootstrap import open_chat_service

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import Chat, make_settings
-from tests.fake_openai import FakeOpenAI, classification
+from tests.support.fake_openai import FakeOpenAI, classification
 from tria_graph.adapters.embeddings import kb_embeddings
 from tria_graph.adapters.policy_kb import (
     EmbeddingModelMismatch,
@@ -317,7 +317,7 @@ def sse_events(text: str) -> list[tuple[str, dict]]:
 
 @pytest.fixture
 def llm_server(var_dir, fake):
-    from tests.test_server import serving, wait_ready
+    from tests.integration.test_server import serving, wait_ready
 
     def open_(**env):
         values = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url,

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from tests import backends
+from tests.support import backends
 from tests.conftest import make_settings
 from tria_graph.adapters.database import Base, make_engine, transcript_id
 from tria_graph.adapters.migrations import (

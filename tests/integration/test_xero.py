@@ -10,9 +10,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests import backends
-from tests.fake_xero import TENANT_ID, Fault, FakeXero, FakeXeroServer, parse_date
-from tests.xero_parts import Shop, drain, xero_settings
+from tests.support import backends
+from tests.support.fake_xero import TENANT_ID, Fault, FakeXero, FakeXeroServer, parse_date
+from tests.support.xero_parts import Shop, drain, xero_settings
 from tria_graph.adapters.database import XeroTokenRow
 from tria_graph.adapters.xero.limits import LocalRateLimiter
 from tria_graph.adapters.xero.tokens import TokenStore
@@ -298,7 +298,7 @@ def test_two_workers_on_postgres_never_send_twice(var_dir, fake, postgres_url):
 
 def test_xero_connect_stores_tokens_and_tenant(var_dir, fake, monkeypatch):
     """The authorization-code flow against the fake: a 'browser' follows the URL."""
-    from tests.servers import free_port
+    from tests.support.servers import free_port
     from tria_graph import cli
     from tria_graph.config import get_settings
 

@@ -35,7 +35,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 EMBEDDING_DIM = 64
 

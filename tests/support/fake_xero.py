@@ -38,7 +38,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 TENANT_ID = "9d2e1c4a-0000-4000-8000-000000000001"
 CLIENT_ID = "TRIA-TEST-CLIENT"

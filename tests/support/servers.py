@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import backends
+from tests.support import backends
 from tria_graph.adapters.embeddings import LocalEmbeddings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Two cores shared with other work: loading the model can take a while.
 READY_TIMEOUT = 90.0
 

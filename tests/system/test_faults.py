@@ -22,9 +22,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests import backends
+from tests.support import backends
 from tests.conftest import db_rows, make_settings
-from tests.servers import ServerProcess, free_port, postgres_env, private_var, turns
+from tests.support.servers import ServerProcess, free_port, postgres_env, private_var, turns
 
 OUTAGE_TIMEOUT = 15.0  # a request in the outage must be answered within this
 RECOVERY_TIMEOUT = 30.0  # the server answers again this soon after Postgres is back

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import backends
+from tests.support import backends
 from tests.conftest import make_settings
-from tests.test_server import private_var, serving, wait_ready
+from tests.integration.test_server import private_var, serving, wait_ready
 from tria_graph.adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
 from tria_graph.config import DATA_DIR
 from tria_graph.demo_data import catalog_products

@@ -13,9 +13,9 @@ import uuid
 import httpx
 import pytest
 
-from tests import backends
+from tests.support import backends
 from tests.conftest import db_rows, make_settings
-from tests.servers import ServerProcess, postgres_env, private_var, turns
+from tests.support.servers import ServerProcess, postgres_env, private_var, turns
 
 
 @pytest.fixture(scope="module")

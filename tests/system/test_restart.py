@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import db_rows, make_settings
-from tests.servers import ServerProcess, postgres_env, private_var, turns
+from tests.support.servers import ServerProcess, postgres_env, private_var, turns
 
 
 @pytest.mark.parametrize("backend", ["embedded", "postgres"])

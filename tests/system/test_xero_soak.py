@@ -13,8 +13,8 @@ import random
 import threading
 from collections import Counter
 
-from tests.fake_xero import Fault, FakeXero, FakeXeroServer
-from tests.xero_parts import Shop, drain, xero_settings
+from tests.support.fake_xero import Fault, FakeXero, FakeXeroServer
+from tests.support.xero_parts import Shop, drain, xero_settings
 from tria_graph.adapters.xero.client import breaker
 
 ORDERS = 200

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "tria_graph" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "tria_graph" / "data"
 CATALOG = DATA_DIR / "catalog.csv"
 OUTLETS = DATA_DIR / "outlets.csv"
 POLICY_DIR = DATA_DIR / "policies"

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from eval.langsmith import PATH, build_payload, row_id, upload
-from tests.test_eval_scoring import result, sample_report
+from tests.unit.test_eval_scoring import result, sample_report
 
 
 def test_payload_follows_the_upload_experiment_format():
