@@ -15,35 +15,16 @@ import asyncio
 import shutil
 import uuid
 from contextlib import AsyncExitStack
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support import backends
-from tria_graph.adapters.database import make_engine, session_factory
 from tria_graph.adapters.embeddings import LocalEmbeddings
-from tria_graph.adapters.intent_classifier import IntentClassifier
-from tria_graph.adapters.migrations import migrate
-from tria_graph.adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
 from tria_graph.bootstrap import build_context, open_chat_service
-from tria_graph.config import DATA_DIR, Settings
-from tria_graph.demo_data import catalog_products, seed
-
-SGT = ZoneInfo("Asia/Singapore")
-# Monday 23 Nov 2026, 10:00 in Singapore: before the 2:00 PM cutoff.
-MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=SGT)
-
-
-class Clock:
-    """A settable business clock (Singapore time)."""
-
-    def __init__(self, now: datetime = MONDAY_10AM) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tria_graph.config import Settings
+# One business clock and one seeded VAR_DIR for the tests and the evaluation suite.
+from tria_graph.demo_data import DEMO_NOW as MONDAY_10AM, SGT, Clock, build_demo_var, seed_database  # noqa: F401
 
 
 def make_settings(var_dir: Path, **overrides) -> Settings:
@@ -62,23 +43,7 @@ def seeded_var(tmp_path_factory, embeddings) -> Path:
     # The ONNX model exported by the `embeddings` fixture, so servers started on this
     # VAR_DIR find it instead of exporting their own.
     (var / "models").symlink_to(embeddings.onnx_path.parent)
-    settings = make_settings(var)
-    seed_database(settings)
-    kb = PolicyKB.from_settings(settings, embeddings)
-    kb.build(load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products()))
-    IntentClassifier.load_or_train(embeddings, var / "models", settings.intent_threshold)
-    return var
-
-
-def seed_database(settings: Settings) -> None:
-    """Migrate the settings' database and write the demo data as of MONDAY_10AM."""
-    engine = make_engine(settings.sqlalchemy_url)
-    try:
-        migrate(engine)
-        with session_factory(engine)() as session:
-            seed(session, settings, today=MONDAY_10AM.date())
-    finally:
-        engine.dispose()
+    return build_demo_var(var, embeddings)
 
 
 @pytest.fixture(scope="session")

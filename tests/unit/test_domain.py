@@ -5,8 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import SGT
-from tria_graph.demo_data import read_catalog
+from tria_graph.demo_data import SGT, read_catalog
 from tria_graph.domain.anomalies import anomaly_reasons
 from tria_graph.domain.catalog import CatalogMatcher, Product
 from tria_graph.domain.confirmation import interpret_answer
