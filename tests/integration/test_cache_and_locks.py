@@ -21,7 +21,7 @@ from tria_graph.adapters.cache import CACHES, INTENT, POLICY, RESPONSE, MemoryCa
 from tria_graph.bootstrap import open_chat_service
 
 
-@pytest.fixture(params=["embedded", "postgres"])
+@pytest.fixture(params=backends.BACKENDS)
 def backend(request) -> str:
     return request.param
 
@@ -141,7 +141,7 @@ def test_twenty_concurrent_messages_on_one_session_are_served_in_turn(chat):
     assert chat.state("busy")["summary"]["turns"] == 20
 
 
-@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.parametrize("backend", [backends.POSTGRES])
 def test_two_replicas_serve_one_session_in_turn(settings, embeddings, clock):
     """Two services on one Postgres and Redis (two replicas in one process): only the
     Redis lock keeps their turns of one session apart."""

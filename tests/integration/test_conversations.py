@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import SGT, Chat
+from tests.support import backends
 from tria_graph.adapters.database import EscalationRow, InvoiceRow, OrderRow, OutletRow, ProductRow
 
 
-@pytest.fixture(params=["embedded", "postgres"])
+@pytest.fixture(params=backends.BACKENDS)
 def backend(request) -> str:
     return request.param
 

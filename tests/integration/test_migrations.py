@@ -24,7 +24,7 @@ from tria_graph.adapters.migrations import (
 from tria_graph.bootstrap import NotReady, build_context
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", backends.POSTGRES_ONLY])
 def empty_engine(request, tmp_path):
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")

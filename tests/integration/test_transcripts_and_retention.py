@@ -9,13 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import SGT, db_rows
+from tests.support import backends
 from tests.integration.test_server import assert_error, serving, wait_ready
 from tria_graph.adapters.database import transcript_id
 from tria_graph.cli import app as cli
 from tria_graph.config import get_settings
 
 
-@pytest.fixture(params=["embedded", "postgres"])
+@pytest.fixture(params=backends.BACKENDS)
 def backend(request) -> str:
     return request.param
 

@@ -154,7 +154,7 @@ def test_an_expired_token_is_refreshed_and_the_rotated_token_stored_encrypted(sh
     assert stored["refresh_token"] not in raw and stored["access_token"] not in raw
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend_name", ["sqlite", backends.POSTGRES_ONLY])
 def test_one_refresh_at_a_time(backend_name, var_dir, fake, request):
     """Eight threads, each with its own store (on Postgres: its own lock scope, so the
     row lock is what serialises them), ask for a token at once: one refresh."""

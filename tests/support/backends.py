@@ -8,6 +8,11 @@ Where they are: TEST_POSTGRES_URL (default postgresql://127.0.0.1:5432/postgres,
 maintenance database) and TEST_REDIS_URL (default redis://127.0.0.1:6379/15).
 When one is unreachable a test that needs it is skipped with the reason, except in CI
 (CI=true), where it fails: CI must never pass by not testing.
+
+Which tests need them: those using the postgres_template, postgres_url or redis_prefix
+fixtures are marked `postgres` / `redis` by tests/conftest.py (`services_needed`); a
+parametrization names its "postgres" value with POSTGRES (the `backend` values: Postgres
+data plus Redis caches and locks) or POSTGRES_ONLY, which carry the markers.
 """
 
 from __future__ import annotations
@@ -33,6 +38,23 @@ def missing(service: str, reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+# Parameter values for tests run on each backend.
+POSTGRES = pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.redis])
+POSTGRES_ONLY = pytest.param("postgres", marks=pytest.mark.postgres)
+BACKENDS = ["embedded", POSTGRES]
+
+
+def services_needed(item) -> set[str]:
+    """"postgres" and/or "redis" when the test item uses their fixtures."""
+    fixtures = set(item.fixturenames)
+    needed = set()
+    if fixtures & {"postgres_template", "postgres_url"}:
+        needed.add("postgres")
+    if "redis_prefix" in fixtures:
+        needed.add("redis")
+    return needed
 
 
 def database_url(name: str) -> str:

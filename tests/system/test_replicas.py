@@ -17,6 +17,8 @@ from tests.support import backends
 from tests.conftest import db_rows, make_settings
 from tests.support.servers import ServerProcess, postgres_env, private_var, turns
 
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
 
 @pytest.fixture(scope="module")
 def replicas(postgres_template, seeded_var, embeddings, tmp_path_factory):

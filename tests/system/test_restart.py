@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from tests.conftest import db_rows, make_settings
+from tests.support import backends
 from tests.support.servers import ServerProcess, postgres_env, private_var, turns
 
 
-@pytest.mark.parametrize("backend", ["embedded", "postgres"])
+@pytest.mark.parametrize("backend", backends.BACKENDS)
 def test_pending_confirmation_survives_a_restart(backend, seeded_var, embeddings, tmp_path, request):
     var = private_var(seeded_var, tmp_path / "var", embeddings)
     if backend == "embedded":
