@@ -1,13 +1,17 @@
-"""`tria-eval` end to end on a small dataset: reports written, baseline gate, bad input."""
+"""`tria-eval` end to end on a small dataset: reports written, baseline gate.
+(Bad input: tests/unit/test_eval_cli_errors.py.)"""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from eval.cli import app
 from eval.sandbox import mark_template
+
+pytestmark = pytest.mark.slow
 
 runner = CliRunner()
 

@@ -6,10 +6,14 @@ A change that moves a score on purpose updates the baseline with `make eval-base
 
 from __future__ import annotations
 
+import pytest
+
 from eval.report import load_json
 from eval.sandbox import mark_template
 from eval.suite import BASELINE, gate, run_suite, write_outputs
 
+
+pytestmark = pytest.mark.slow
 
 def test_core_datasets_pass_the_gate(seeded_var, embeddings, tmp_path):
     # The test fixtures seed the suite's template (tria_graph.demo_data.build_demo_var).

@@ -22,6 +22,8 @@ from tria_graph.adapters.intent_classifier import (
 )
 from tria_graph.domain.intents import INTENTS
 
+pytestmark = pytest.mark.slow
+
 # Quality floor on the held-out split: the targets (accuracy >= 0.92, out_of_scope
 # recall >= 0.85). The model measures 0.937 / 0.98 (scripts/eval_classifier.py).
 MIN_ACCURACY = 0.92
@@ -48,8 +50,9 @@ class MemoEmbeddings(Embeddings):
 
 
 @pytest.fixture(scope="module")
-def embeddings() -> MemoEmbeddings:
-    return MemoEmbeddings(LocalEmbeddings())
+def embeddings(embeddings: LocalEmbeddings) -> MemoEmbeddings:
+    """The session's model (tests/conftest.py), memoised."""
+    return MemoEmbeddings(embeddings)
 
 
 @pytest.fixture(scope="module")

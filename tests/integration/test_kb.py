@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -23,7 +25,12 @@ def test_hybrid_search_finds_keyword_rules(seeded_var, embeddings):
     assert all(0 <= p["score"] <= 1 for p in pay)
 
 
-def test_cli_seeds_once_and_builds_the_kb(tmp_path: Path, monkeypatch):
+@pytest.mark.slow
+def test_cli_seeds_once_and_builds_the_kb(tmp_path: Path, monkeypatch, embeddings):
+    # The session's exported model, so `kb build` does not export its own (~30 s).
+    embeddings.load()
+    (tmp_path / "models").mkdir()
+    shutil.copy(embeddings.onnx_path, tmp_path / "models" / embeddings.onnx_path.name)
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     get_settings.cache_clear()
     runner = CliRunner()

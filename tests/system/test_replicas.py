@@ -17,7 +17,7 @@ from tests.support import backends
 from tests.conftest import db_rows, make_settings
 from tests.support.servers import ServerProcess, postgres_env, private_var, turns
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from tests.conftest import db_rows, make_settings
 from tests.support import backends
 from tests.support.servers import ServerProcess, postgres_env, private_var, turns
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("backend", backends.BACKENDS)
 def test_pending_confirmation_survives_a_restart(backend, seeded_var, embeddings, tmp_path, request):

@@ -13,9 +13,13 @@ import random
 import threading
 from collections import Counter
 
+import pytest
+
 from tests.support.fake_xero import Fault, FakeXero, FakeXeroServer
 from tests.support.xero_parts import Shop, drain, xero_settings
 from tria_graph.adapters.xero.client import breaker
+
+pytestmark = pytest.mark.slow
 
 ORDERS = 200
 
