@@ -3,7 +3,7 @@ number, fee, day and source. Only the facts are checked, not the wording."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
