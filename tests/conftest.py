@@ -1,10 +1,5 @@
 """Shared test parts: one seeded database, knowledge base and classifier per run.
 
-Tiers (one folder each): unit/ (no services, no embedding model; its conftest refuses
-the model fixtures), integration/, system/ and eval/; helpers in support/. Every test
-is marked with its tier, and with `postgres` / `redis` when it needs them (see
-`pytest_collection_modifyitems` below), so `-m "not postgres and not redis"` works.
-
 Building them takes ~30 s (embedding), so it happens once per session in a temporary
 VAR_DIR; every test that writes gets its own copy of the database.
 
@@ -12,6 +7,11 @@ Backends: `settings` is embedded (SQLite, in-process cache and locks) unless the
 module overrides the `backend` fixture, as test_conversations.py does to run every
 conversation on both "embedded" and "postgres" (Postgres data, checkpoints and
 transcripts, Redis caches and locks; see tests/support/backends.py).
+
+Tiers (one folder each): unit/ (no services, no embedding model; its conftest refuses
+the model fixtures), integration/, system/ and eval/; helpers in support/. Every test
+is marked with its tier, and with `postgres` / `redis` when it needs them (see
+`pytest_collection_modifyitems` below), so `-m "not postgres and not redis"` works.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from tria_graph.config import Settings
 # One business clock and one seeded VAR_DIR for the tests and the evaluation suite.
 from tria_graph.demo_data import DEMO_NOW as MONDAY_10AM, SGT, Clock, build_demo_var, seed_database  # noqa: F401
 
-
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "system", "eval")
 
@@ -39,7 +38,8 @@ TIERS = ("unit", "integration", "system", "eval")
 def pytest_collection_modifyitems(config, items) -> None:
     """Mark each test with its tier (its folder) and the services it needs."""
     for item in items:
-        tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        path = Path(item.path).resolve()
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
         if tier in TIERS:
             item.add_marker(tier)
         for service in backends.services_needed(item):
