@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 VAR_DIR ?= var
 export VAR_DIR
 
-.PHONY: install run seed kb test bench eval eval-baseline eval-classifier clean
+.PHONY: install run seed kb test test-unit test-integration test-system bench eval eval-baseline eval-classifier clean
 
 install: $(VENV)/.installed
 
@@ -27,8 +27,22 @@ $(VAR_DIR)/chroma/.built: $(wildcard tria_graph/data/policies/*.md) tria_graph/d
 run: install seed kb
 	$(BIN)/tria serve
 
+# Every tier (tests/): unit, integration, system and eval. Tests needing Postgres or
+# Redis skip when they are missing, and fail in CI (CI=true).
 test: install
 	$(BIN)/pytest
+
+# No services, no embedding model, no network: well under a minute.
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+# The embedding model, the graph and the HTTP server in process, Postgres/Redis backends.
+test-integration: install
+	$(BIN)/pytest tests/integration
+
+# Whole processes: restarts, replicas, faults, notebooks, the Xero soak.
+test-system: install
+	$(BIN)/pytest tests/system
 
 bench: install seed kb
 	$(BIN)/python scripts/bench_turns.py

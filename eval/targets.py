@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from tria_graph.turn import TurnResult
 
 from .database import open_engine
-from .sandbox import BUSINESS_NOW, ServiceFactory, sandbox
+from .sandbox import BUSINESS_NOW, sandbox
 
 # The turn's fields as the library defines them (tria_graph.TurnResult).
 TURN_FIELDS = tuple(name for name in TurnResult.model_fields if name != "session_id")
@@ -56,9 +56,11 @@ class Conversation:
 class InprocTarget:
     """The library in this process, on the embedded mode, with a fixed business clock.
 
-    Single-turn cases share one sandbox (they only read, or write records that no other
-    single-turn check looks at); multi-turn scenarios and adversarial cases each get a
-    fresh copy of the seeded database.
+    Each conversation runs on the ChatService production runs (`open_chat_service`,
+    with its checkpointer, transcripts and locks), all sharing one loaded embedding
+    model. Single-turn cases share one sandbox (they only read, or write records that
+    no other single-turn check looks at); multi-turn scenarios and adversarial cases
+    each get a fresh copy of the seeded database.
     """
 
     name = "inproc"
@@ -69,16 +71,25 @@ class InprocTarget:
         self.template = Path(template)
         self.embeddings = embeddings
         self._stack = AsyncExitStack()
-        self.factory: ServiceFactory | None = None
         self.shared_engine: Engine | None = None
         self._shared_service = None
 
     async def start(self) -> None:
-        self.factory = await asyncio.to_thread(ServiceFactory, self.template, self.embeddings)
+        if self.embeddings is None:
+            from tria_graph.adapters.embeddings import LocalEmbeddings
+
+            self.embeddings = LocalEmbeddings(self.template / "models")
+        await asyncio.to_thread(self.embeddings.load)
         box = self._stack.enter_context(sandbox(self.template))
-        self._shared_service = await asyncio.to_thread(self.factory.service, box.settings)
+        self._shared_service = await self._stack.enter_async_context(self._open(box.settings, BUSINESS_NOW))
         self.shared_engine = open_engine(box.settings.resolved_database_url)
         self._stack.callback(self.shared_engine.dispose)
+
+    def _open(self, settings, now: datetime):
+        from tria_graph import open_chat_service
+        from tria_graph.demo_data import Clock
+
+        return open_chat_service(settings, embeddings=self.embeddings, clock=Clock(now))
 
     async def close(self) -> None:
         await self._stack.aclose()
@@ -95,13 +106,12 @@ class InprocTarget:
             yield Conversation(self._send_with(self._shared_service), self.shared_engine, customer_id, session_id(case_id, trial))
             return
         with sandbox(self.template) as box:
-            service = await asyncio.to_thread(self.factory.service, box.settings, now or BUSINESS_NOW)
-            engine = open_engine(box.settings.resolved_database_url)
-            try:
-                yield Conversation(self._send_with(service), engine, customer_id, session_id(case_id, trial))
-            finally:
-                engine.dispose()
-                self.factory.release(service)
+            async with self._open(box.settings, now or BUSINESS_NOW) as service:
+                engine = open_engine(box.settings.resolved_database_url)
+                try:
+                    yield Conversation(self._send_with(service), engine, customer_id, session_id(case_id, trial))
+                finally:
+                    engine.dispose()
 
     @staticmethod
     def _send_with(service):

@@ -1,4 +1,4 @@
-"""LLM-mode figures against the fake OpenAI-compatible server (tests/fake_openai.py),
+"""LLM-mode figures against the fake OpenAI-compatible server (tests/support/fake_openai.py),
 printed as Markdown for docs/llm.md.
 
 1. Calls and tokens per turn on a mixed conversation set: every message of the eval
@@ -35,8 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_openai import FakeOpenAI, classification  # noqa: E402
-from tests.servers import ServerProcess  # noqa: E402
+from tests.support.fake_openai import FakeOpenAI, classification  # noqa: E402
+from tests.support.servers import ServerProcess  # noqa: E402
 
 FIRST_TOKEN_DELAY = 0.3
 DATASETS = ROOT / "eval" / "datasets"

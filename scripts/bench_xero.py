@@ -1,4 +1,4 @@
-"""Xero figures for docs/xero.md, against the fake Xero (tests/fake_xero.py) run with
+"""Xero figures for docs/xero.md, against the fake Xero (tests/support/fake_xero.py) run with
 Xero's documented limits (60 calls a minute, 5 at once per tenant) and a latency per
 call (default 0.3 s).
 
@@ -6,7 +6,7 @@ call (default 0.3 s).
    minute it sustains, and how many 429s Xero had to give (0 = within the limits).
 2. "yes" to invoice number: orders placed through the chat (ChatService, in process)
    with Xero healthy; the "yes" turn's time, p50 and p95.
-3. The soak test's counts (tests/test_xero_soak.py's run_soak).
+3. The soak test's counts (tests/system/test_xero_soak.py's run_soak).
 
     VAR_DIR=var .venv/bin/python scripts/bench_xero.py [--orders 150] [--turns 30] [--latency 0.3]
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fake_xero import FakeXero, FakeXeroServer  # noqa: E402
-from tests.xero_parts import Shop, xero_settings  # noqa: E402
+from tests.support.fake_xero import FakeXero, FakeXeroServer  # noqa: E402
+from tests.support.xero_parts import Shop, xero_settings  # noqa: E402
 from tria_graph.adapters.database import make_engine  # noqa: E402
 from tria_graph.adapters.migrations import migrate  # noqa: E402
 
@@ -117,7 +117,7 @@ def yes_to_number(source: Path, turns: int, latency: float) -> dict:
 
 
 def soak(source: Path) -> dict:
-    from tests.test_xero_soak import run_soak
+    from tests.system.test_xero_soak import run_soak
 
     var = private_var(source)
     started = time.perf_counter()

@@ -6,7 +6,12 @@ VAR_DIR; every test that writes gets its own copy of the database.
 Backends: `settings` is embedded (SQLite, in-process cache and locks) unless the test
 module overrides the `backend` fixture, as test_conversations.py does to run every
 conversation on both "embedded" and "postgres" (Postgres data, checkpoints and
-transcripts, Redis caches and locks; see tests/backends.py).
+transcripts, Redis caches and locks; see tests/support/backends.py).
+
+Tiers (one folder each): unit/ (no services, no embedding model; its conftest refuses
+the model fixtures), integration/, system/ and eval/; helpers in support/. Every test
+is marked with its tier, and with `postgres` / `redis` when it needs them (see
+`pytest_collection_modifyitems` below), so `-m "not postgres and not redis"` works.
 """
 
 from __future__ import annotations
@@ -15,35 +20,30 @@ import asyncio
 import shutil
 import uuid
 from contextlib import AsyncExitStack
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests import backends
-from tria_graph.adapters.database import make_engine, session_factory
+from tests.support import backends
 from tria_graph.adapters.embeddings import LocalEmbeddings
-from tria_graph.adapters.intent_classifier import IntentClassifier
-from tria_graph.adapters.migrations import migrate
-from tria_graph.adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
 from tria_graph.bootstrap import build_context, open_chat_service
-from tria_graph.config import DATA_DIR, Settings
-from tria_graph.demo_data import catalog_products, seed
+from tria_graph.config import Settings
+# One business clock and one seeded VAR_DIR for the tests and the evaluation suite.
+from tria_graph.demo_data import DEMO_NOW as MONDAY_10AM, SGT, Clock, build_demo_var, seed_database  # noqa: F401
 
-SGT = ZoneInfo("Asia/Singapore")
-# Monday 23 Nov 2026, 10:00 in Singapore: before the 2:00 PM cutoff.
-MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=SGT)
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "system", "eval")
 
 
-class Clock:
-    """A settable business clock (Singapore time)."""
-
-    def __init__(self, now: datetime = MONDAY_10AM) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark each test with its tier (its folder) and the services it needs."""
+    for item in items:
+        path = Path(item.path).resolve()
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
+        if tier in TIERS:
+            item.add_marker(tier)
+        for service in backends.services_needed(item):
+            item.add_marker(service)
 
 
 def make_settings(var_dir: Path, **overrides) -> Settings:
@@ -62,23 +62,7 @@ def seeded_var(tmp_path_factory, embeddings) -> Path:
     # The ONNX model exported by the `embeddings` fixture, so servers started on this
     # VAR_DIR find it instead of exporting their own.
     (var / "models").symlink_to(embeddings.onnx_path.parent)
-    settings = make_settings(var)
-    seed_database(settings)
-    kb = PolicyKB.from_settings(settings, embeddings)
-    kb.build(load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products()))
-    IntentClassifier.load_or_train(embeddings, var / "models", settings.intent_threshold)
-    return var
-
-
-def seed_database(settings: Settings) -> None:
-    """Migrate the settings' database and write the demo data as of MONDAY_10AM."""
-    engine = make_engine(settings.sqlalchemy_url)
-    try:
-        migrate(engine)
-        with session_factory(engine)() as session:
-            seed(session, settings, today=MONDAY_10AM.date())
-    finally:
-        engine.dispose()
+    return build_demo_var(var, embeddings)
 
 
 @pytest.fixture(scope="session")
