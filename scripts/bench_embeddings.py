@@ -1,7 +1,7 @@
 """Embedding latency: the numpy forward pass (adapters/embeddings.py) against the ONNX
 Runtime export it replaced, in one run on one machine.
 
-    python scripts/bench_embeddings.py
+    python scripts/bench_embeddings.py     (OPENBLAS_NUM_THREADS=2 to give numpy two threads)
 
 The ONNX side needs torch, transformers and onnxruntime (the dev venv has them; the
 package no longer does): the model is exported here the way the old code did, into a
@@ -10,6 +10,7 @@ temporary directory. Without them only the numpy figures are printed.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,8 +36,6 @@ BATCH = [
     )
 ]
 assert len(BATCH) == 64
-# Threads for each side: ONNX Runtime's intra-op threads, numpy's BLAS threads.
-THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 
 
 def timed(sides: dict, texts: list[str], repeat: int) -> dict[str, float]:
@@ -82,7 +80,7 @@ def onnx_encoder(model_dir: Path, tmp: Path):
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = THREADS
+    options.intra_op_num_threads = min(2, os.cpu_count() or 1)  # as the old adapter did
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -98,8 +96,8 @@ def onnx_encoder(model_dir: Path, tmp: Path):
 
 
 def main() -> None:
-    threadpool_limits(THREADS, user_api="blas")
-    print(f"{THREADS} thread(s) each (BLAS for numpy, intra-op for ONNX Runtime)")
+    # Each side as its adapter runs it: numpy on one BLAS thread (unless
+    # OPENBLAS_NUM_THREADS says otherwise), ONNX Runtime on two intra-op threads.
     with tempfile.TemporaryDirectory() as tmp:
         local = LocalEmbeddings(Path(tmp))
         start = time.perf_counter()
