@@ -41,7 +41,10 @@ def serve(
     port: int = typer.Option(None, help="Port (PORT, default 8003)."),
 ) -> None:
     """Serve the HTTP API."""
-    import uvicorn
+    from .extras import require
+
+    require("fastapi", "server")
+    uvicorn = require("uvicorn", "server")
 
     settings = get_settings()
     uvicorn.run("server.app:app", host=host or settings.host, port=port or settings.port)
@@ -133,7 +136,7 @@ def kb_build() -> None:
     settings = get_settings()
     passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products())
     embeddings = LocalEmbeddings(settings.var_dir / "models")
-    embeddings.load()  # exports the model to ONNX on the first run
+    embeddings.load()
     try:
         model, model_id = kb_embeddings(settings, embeddings)
     except ValueError as exc:
@@ -199,7 +202,9 @@ def worker(once: bool = typer.Option(False, help="Process what is due now, then 
 @xero_app.command("keygen")
 def xero_keygen() -> None:
     """Print a new XERO_TOKEN_KEY (the key that encrypts stored Xero tokens)."""
-    from cryptography.fernet import Fernet
+    from .extras import require
+
+    Fernet = require("cryptography.fernet", "xero").Fernet
 
     typer.echo(Fernet.generate_key().decode())
 

