@@ -6,11 +6,10 @@ configuration come from a directory in the sentence-transformers layout: the
 declared dependency, sentence-transformers, would bring torch), or EMBEDDING_MODEL_DIR.
 
 The model is a small post-LayerNorm BERT (6 layers, 384 wide, 12 heads). Running it
-with numpy gives the vectors the PyTorch and ONNX versions give, to ~1e-6
-(tests/test_embeddings.py), at the speed of the ONNX Runtime version it replaces
-(docs/packaging.md), without torch, transformers or onnxruntime in the install.
-Mean pooling and L2 normalisation follow the model's sentence-transformers
-configuration.
+with numpy gives the vectors the ONNX Runtime version it replaces gave, to ~1e-6
+(tests/test_packaging.py), without torch, transformers or an export step: faster on
+batches, ~9 ms slower on one sentence (docs/packaging.md). Mean pooling and L2
+normalisation follow the model's sentence-transformers configuration.
 
 One instance serves the classifier and the retriever; the same customer message is
 embedded by both in one turn, so recent query vectors are kept in a small LRU cache.
