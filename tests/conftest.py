@@ -59,9 +59,8 @@ def embeddings(tmp_path_factory) -> LocalEmbeddings:
 def seeded_var(tmp_path_factory, embeddings) -> Path:
     """A VAR_DIR with the demo database, the knowledge base and a trained classifier."""
     var = tmp_path_factory.mktemp("var")
-    # The ONNX model exported by the `embeddings` fixture, so servers started on this
-    # VAR_DIR find it instead of exporting their own.
-    (var / "models").symlink_to(embeddings.onnx_path.parent)
+    # The models directory of the `embeddings` fixture, shared by servers on this VAR_DIR.
+    (var / "models").symlink_to(embeddings.model_cache_dir)
     return build_demo_var(var, embeddings)
 
 

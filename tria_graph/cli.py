@@ -44,7 +44,10 @@ def serve(
     """Serve the HTTP API."""
     import os
 
-    import uvicorn
+    from .extras import require
+
+    require("fastapi", "server")
+    uvicorn = require("uvicorn", "server")
 
     settings = get_settings()
     workers = workers or settings.workers or os.cpu_count() or 1
@@ -137,7 +140,7 @@ def kb_build() -> None:
     settings = get_settings()
     passages = load_policy_passages(DATA_DIR / "policies") + catalog_passages(catalog_products())
     embeddings = LocalEmbeddings(settings.var_dir / "models")
-    embeddings.load()  # exports the model to ONNX on the first run
+    embeddings.load()
     try:
         model, model_id = kb_embeddings(settings, embeddings)
     except ValueError as exc:
@@ -203,7 +206,9 @@ def worker(once: bool = typer.Option(False, help="Process what is due now, then 
 @xero_app.command("keygen")
 def xero_keygen() -> None:
     """Print a new XERO_TOKEN_KEY (the key that encrypts stored Xero tokens)."""
-    from cryptography.fernet import Fernet
+    from .extras import require
+
+    Fernet = require("cryptography.fernet", "xero").Fernet
 
     typer.echo(Fernet.generate_key().decode())
 

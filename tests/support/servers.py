@@ -35,27 +35,13 @@ def free_port() -> int:
 
 def private_var(seeded_var: Path, var: Path, embeddings: LocalEmbeddings | None = None) -> Path:
     """A VAR_DIR of one test: its own copy of the SQLite database, the shared
-    knowledge base and model files (symlinked).
-
-    With `embeddings` (the session's model) the ONNX export is put in the shared
-    models directory first, as `tria kb build` does before a deployment's replicas
-    start, so servers load it instead of each exporting it again."""
-    if embeddings is not None:
-        share_model(seeded_var / "models", embeddings)
+    knowledge base and model files (symlinked). `embeddings` is no longer needed: the
+    model has no export to share (it is read from its package)."""
     var.mkdir()
     shutil.copy(seeded_var / "tria.db", var / "tria.db")
     (var / "chroma").symlink_to(seeded_var / "chroma")
     (var / "models").symlink_to(seeded_var / "models")
     return var
-
-
-def share_model(models: Path, embeddings: LocalEmbeddings) -> None:
-    target = models / embeddings.onnx_path.name
-    if not target.exists():
-        embeddings.load()  # exports it once for the session
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        shutil.copy(embeddings.onnx_path, partial)
-        partial.replace(target)
 
 
 def postgres_env(postgres_url: str, redis_prefix: str, redis_url: str | None = None) -> dict[str, str]:

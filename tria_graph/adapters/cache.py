@@ -18,10 +18,10 @@ import threading
 import time
 from typing import Any, Protocol
 
-import redis
 from cachetools import TTLCache
 
 from ..config import Settings
+from ..extras import require
 from ..metrics import CACHE_ERRORS, CACHE_HITS, CACHE_MISSES
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class RedisCache:
         timeout: float = 0.25,
         retry_after: float = 5.0,
     ) -> None:
+        redis = require("redis", "redis")
+        self._errors = redis.RedisError
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
         )
@@ -113,7 +115,7 @@ class RedisCache:
         if self.ttls.get(cache, 0) > 0 and self._available():
             try:
                 raw = self.client.get(self._name(cache, key))
-            except redis.RedisError as exc:
+            except self._errors as exc:
                 self._failed(cache, exc)
         (CACHE_MISSES if raw is None else CACHE_HITS).labels(cache).inc()
         return None if raw is None else json.loads(raw)
@@ -124,7 +126,7 @@ class RedisCache:
             return
         try:
             self.client.set(self._name(cache, key), _encode(value), ex=ttl)
-        except redis.RedisError as exc:
+        except self._errors as exc:
             self._failed(cache, exc)
 
     def ping(self) -> None:

@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from ..config import Settings
+from ..extras import require
 from ..metrics import CHECKPOINT_WRITE
+
+if TYPE_CHECKING:  # the [postgres] extra; imported where used
+    from psycopg_pool import AsyncConnectionPool
 
 
 class _TimedWrites:
@@ -33,12 +36,16 @@ class _TimedWrites:
             return await super().aput_writes(*args, **kwargs)
 
 
-class PostgresCheckpointer(_TimedWrites, AsyncPostgresSaver):
-    pass
-
-
 class SqliteCheckpointer(_TimedWrites, AsyncSqliteSaver):
     pass
+
+
+@cache
+def postgres_checkpointer_class() -> type[BaseCheckpointSaver]:
+    """The timed Postgres saver, made on first use so that the core install (no
+    [postgres] extra) never imports psycopg."""
+    saver = require("langgraph.checkpoint.postgres.aio", "postgres").AsyncPostgresSaver
+    return type("PostgresCheckpointer", (_TimedWrites, saver), {"__module__": __name__})
 
 
 @dataclass
@@ -50,6 +57,9 @@ class Storage:
 
 
 def postgres_pool(settings: Settings) -> AsyncConnectionPool:
+    AsyncConnectionPool = require("psycopg_pool", "postgres").AsyncConnectionPool
+    from psycopg.rows import dict_row
+
     return AsyncConnectionPool(
         settings.postgres_conninfo,
         min_size=1,
@@ -76,7 +86,7 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         pool = postgres_pool(settings)
         await pool.open()
         try:
-            saver = PostgresCheckpointer(pool)
+            saver = postgres_checkpointer_class()(pool)
             # Idempotent, but not safe to run twice at once: every worker process of
             # every replica starts here, and two creating the tables together collide
             # (a unique violation on checkpoint_migrations). One at a time, then.

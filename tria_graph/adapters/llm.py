@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import openai
-import pybreaker
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
 from ..config import Settings
+from ..extras import require
 from ..domain.intents import Intent
 from ..metrics import LLM_CALLS, LLM_FAILURES, LLM_TOKENS
+
+if TYPE_CHECKING:  # the [llm] extra; imported by LanguageModel
+    import pybreaker
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ class ModelUnavailable(Exception):
 
 class LanguageModel:
     def __init__(self, settings: Settings, breaker: pybreaker.CircuitBreaker | None = None) -> None:
+        ChatOpenAI = require("langchain_openai", "llm").ChatOpenAI
+        pybreaker = require("pybreaker", "llm")
+        self._breaker_error = pybreaker.CircuitBreakerError
         common = dict(
             **openai_connection(settings), model=settings.openai_model, max_tokens=settings.openai_max_tokens
         )
@@ -128,7 +132,7 @@ class LanguageModel:
             # call, so a process would talk to the model one turn at a time.
             with self.breaker.calling():
                 result, tokens = call()
-        except pybreaker.CircuitBreakerError as exc:
+        except self._breaker_error as exc:
             # Refused (already open), or this call's failure tripped it: then the
             # failure is the exception's context.
             cause = exc.__context__
@@ -156,6 +160,9 @@ def _reason(exc: BaseException | None) -> Literal[
 ]:
     if isinstance(exc, ModelUnavailable):
         return exc.reason  # type: ignore[return-value]
+    import openai  # installed with langchain-openai, as pybreaker is: LanguageModel checked
+    import pybreaker
+
     if isinstance(exc, pybreaker.CircuitBreakerError):
         return "circuit_open"
     if isinstance(exc, openai.APITimeoutError):

@@ -25,10 +25,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import filelock
-import redis
-import redis.asyncio as aredis
-from redis.exceptions import LockError
 
+from ..extras import require
 from ..metrics import LOCK_WAIT
 
 log = logging.getLogger(__name__)
@@ -59,6 +57,13 @@ class LocalSessionLocks:
 
 class RedisSessionLocks:
     def __init__(self, url: str, prefix: str = "tria", timeout: float = 60.0, retry_after: float = 5.0) -> None:
+        require("redis", "redis")
+        import redis
+        import redis.asyncio as aredis
+
+        self._redis_error = redis.RedisError
+        # A release fails when Redis went away or the lock expired.
+        self._release_errors = (redis.RedisError, redis.exceptions.LockError)
         self.client = aredis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.prefix = prefix
         self.timeout = timeout
@@ -84,7 +89,7 @@ class RedisSessionLocks:
             if time.monotonic() >= self._down_until:
                 try:
                     acquired = await lock.acquire()
-                except redis.RedisError as exc:
+                except self._redis_error as exc:
                     log.warning("redis lock unavailable, using the local lock only: %s", exc)
                     self._down_until = time.monotonic() + self.retry_after
             if acquired is False:
@@ -96,7 +101,7 @@ class RedisSessionLocks:
                 if acquired:
                     try:
                         await lock.release()
-                    except (LockError, redis.RedisError) as exc:
+                    except self._release_errors as exc:
                         # Expired (the turn outlived the timeout) or Redis went away.
                         log.warning("could not release the lock of %s: %s", session_id, exc)
 

@@ -19,16 +19,18 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
-from langchain_postgres import PostgresChatMessageHistory
-from psycopg.rows import dict_row, tuple_row
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
+from ..extras import require
 from .database import ChatMessageRow, transcript_id
+
+if TYPE_CHECKING:  # the [postgres] extra; imported where used
+    from langchain_postgres import PostgresChatMessageHistory
+    from psycopg_pool import AsyncConnectionPool
 
 TABLE = ChatMessageRow.__tablename__
 
@@ -88,15 +90,18 @@ class PostgresTranscripts:
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        self._history_class = require("langchain_postgres", "postgres").PostgresChatMessageHistory
 
     @asynccontextmanager
     async def _history(self, session_id: str) -> AsyncIterator[PostgresChatMessageHistory]:
+        from psycopg.rows import dict_row, tuple_row
+
         async with self.pool.connection() as conn:
             # The pool's connections return dict rows (the checkpointer needs them);
             # langchain-postgres reads rows by position, so lend it tuple rows.
             conn.row_factory = tuple_row
             try:
-                yield PostgresChatMessageHistory(TABLE, str(transcript_id(session_id)), async_connection=conn)
+                yield self._history_class(TABLE, str(transcript_id(session_id)), async_connection=conn)
             finally:
                 conn.row_factory = dict_row
 

