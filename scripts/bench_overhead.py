@@ -152,6 +152,8 @@ class Tree:
         settings given (every other backend setting emptied)."""
         env = {k: v for k, v in os.environ.items() if k not in BACKEND_VARS}
         env.update({k: "" for k in BACKEND_VARS if k != "PYTHONPATH"})
+        # The bench measures turns, not refusals: no rate limits (docs/security.md measures them).
+        env["RATE_LIMIT_ENABLED"] = "false"
         env.update(settings)
         env["PYTHONPATH"] = str(self.path)
         env["PYTHONUNBUFFERED"] = "1"
