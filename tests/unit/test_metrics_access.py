@@ -146,9 +146,9 @@ def test_health_names_only_statuses_and_latencies():
     assert {body["database"], body["redis"], body["chromadb"]} <= states
     assert set(body["latency_ms"]) == {"database", "chromadb", "redis"}
     assert all(isinstance(ms, (int, float)) for ms in body["latency_ms"].values())
-    assert set(body["circuit_breakers"].values()) <= {"open", "closed", "half-open", "not_configured"}
+    assert set(body["circuit_breakers"].values()) <= {"open", "closed", "half-open", "half_open", "not_configured"}
     # Nothing in it is free text: every string is a known word, the version or the time.
-    words = states | {"degraded", "open", "closed", "half-open", "not_configured"}
+    words = states | {"degraded", "open", "closed", "half-open", "half_open", "not_configured"}
     strings = [v for v in json.loads(response.text, object_hook=lambda d: d).values() if isinstance(v, str)]
     assert all(s in words or s in (body["version"], body["timestamp"]) for s in strings), strings
 
