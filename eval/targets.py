@@ -142,6 +142,8 @@ class HttpTarget:
         self.base_url = base_url.rstrip("/")
         self.database_url = database_url or Settings().resolved_database_url
         self.timeout = timeout
+        # GET /metrics needs it when the server sets one (else loopback only).
+        self.metrics_token = Settings().metrics_token
         self.client = None
         self.engine: Engine | None = None
 
@@ -176,7 +178,8 @@ class HttpTarget:
 
     async def fetch_cache_counters(self) -> dict | None:
         try:
-            response = await self.client.get("/metrics")
+            headers = {"Authorization": f"Bearer {self.metrics_token}"} if self.metrics_token else None
+            response = await self.client.get("/metrics", headers=headers)
         except Exception:
             return None
         if response.status_code != 200:

@@ -315,7 +315,8 @@ async def http_load(base: str, clients: int, turns: int, conversations: int = 1)
 def http_throughput(settings: Settings, clients: int, turns: int) -> None:
     port = free_port()
     env = {**os.environ, "VAR_DIR": str(settings.var_dir), "DATABASE_URL": settings.database_url,
-           "REDIS_URL": settings.redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix}
+           "REDIS_URL": settings.redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+           "RATE_LIMIT_ENABLED": "false"}  # a load test: no rate limits
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server.main:app", "--port", str(port), "--log-level", "warning"],
         env=env,

@@ -75,7 +75,7 @@ def conversations() -> tuple[list[tuple[str, list[str]]], dict[str, str]]:
 def env_for(fake: FakeOpenAI, var: Path, **extra) -> dict[str, str]:
     return {
         "VAR_DIR": str(var), "DATABASE_URL": "", "CHECKPOINT_DB": "", "CHROMA_DIR": "",
-        "CHROMA_HOST": "", "REDIS_URL": "",
+        "CHROMA_HOST": "", "REDIS_URL": "", "RATE_LIMIT_ENABLED": "false",
         "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.base_url, **extra,
     }
 

@@ -69,7 +69,7 @@ READY_TIMEOUT = 240.0  # two cores shared with test suites: loading the model ca
 # sets them itself (empty = the embedded default), whatever the caller's environment says.
 BACKEND_VARS = ("VAR_DIR", "DATABASE_URL", "CHECKPOINT_DB", "CHROMA_DIR", "CHROMA_HOST", "REDIS_URL",
                 "REDIS_KEY_PREFIX", "OPENAI_API_KEY", "OPENAI_BASE_URL", "XERO_CLIENT_ID",
-                "XERO_CLIENT_SECRET", "XERO_TOKEN_KEY", "WORKERS", "PYTHONPATH")
+                "XERO_CLIENT_SECRET", "XERO_TOKEN_KEY", "WORKERS", "PYTHONPATH", "METRICS_TOKEN")
 
 # A mixed conversation (as scripts/bench_turns.py): questions, lookups, an order with a
 # change and its confirmation, an invoice, a complaint, small talk.
@@ -152,6 +152,8 @@ class Tree:
         settings given (every other backend setting emptied)."""
         env = {k: v for k, v in os.environ.items() if k not in BACKEND_VARS}
         env.update({k: "" for k in BACKEND_VARS if k != "PYTHONPATH"})
+        # The bench measures turns, not refusals: no rate limits (docs/security.md measures them).
+        env["RATE_LIMIT_ENABLED"] = "false"
         env.update(settings)
         env["PYTHONPATH"] = str(self.path)
         env["PYTHONUNBUFFERED"] = "1"

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tria_graph.adapters.rate_limits import RateLimited
 from tria_graph.adapters.session_locks import SessionBusy
 from tria_graph.conversation import SessionForbidden, SessionNotFound, UnknownCustomer
 
@@ -44,12 +45,21 @@ class StreamingDisabled(Exception):
     """POST /api/chatbot/stream with ENABLE_STREAMING=false."""
 
 
+class MetricsUnauthorized(Exception):
+    """GET /metrics without the METRICS_TOKEN bearer token (server/metrics_access.py)."""
+
+
+class MetricsForbidden(Exception):
+    """GET /metrics from a non-loopback client while no METRICS_TOKEN is set."""
+
+
 @dataclass(frozen=True)
 class ApiError:
     status: int
     code: str
     message: Callable[[Exception], str]
-    headers: dict[str, str] | None = None
+    # Fixed headers, or a function of the exception (a Retry-After it carries).
+    headers: dict[str, str] | Callable[[Exception], dict[str, str]] | None = None
     outage: bool = False  # logged: an outage needs attention; the other refusals are ordinary answers
 
 
@@ -84,6 +94,24 @@ ERRORS: dict[type[Exception], ApiError] = {
 }
 
 
+# Access (issue 12): rate limits (server/limits.py) and /metrics (server/metrics_access.py).
+_LIMITED_BY = {"customer": "this outlet", "address": "your address", "login": "this login"}
+ERRORS.update({
+    RateLimited: ApiError(
+        429, "rate_limited",
+        lambda e: f"Too many requests from {_LIMITED_BY.get(e.limit, e.limit)}; retry in {e.retry_after} s.",
+        lambda e: {"Retry-After": str(e.retry_after)},
+    ),
+    MetricsUnauthorized: ApiError(
+        401, "unauthorized", lambda e: "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.",
+        {"WWW-Authenticate": "Bearer"},
+    ),
+    MetricsForbidden: ApiError(
+        403, "forbidden", lambda e: "GET /metrics is served to loopback clients only unless METRICS_TOKEN is set.",
+    ),
+})
+
+
 def documented(*statuses: int) -> dict:
     """The `responses=` of a route: its error statuses answer an ErrorBody (for OpenAPI)."""
     return {status: {"model": ErrorBody} for status in statuses}
@@ -98,7 +126,8 @@ def _handler(spec: ApiError):
     async def handle(_request: Request, exc: Exception) -> JSONResponse:
         if spec.outage:
             log.warning("%s: %s", spec.code, exc)
-        return error_response(spec.status, spec.code, spec.message(exc), spec.headers)
+        headers = spec.headers(exc) if callable(spec.headers) else spec.headers
+        return error_response(spec.status, spec.code, spec.message(exc), headers)
 
     return handle
 

@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request
 
+from tria_graph.adapters.rate_limits import RateLimits
 from tria_graph.bootstrap import open_chat_service
 from tria_graph.config import get_settings
 from tria_graph.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -30,7 +31,11 @@ log = logging.getLogger("tria.server")
 async def lifespan(app: FastAPI):
     holder = BotHolder()
     app.state.bot = holder
+    # Rate limits (server/limits.py): opened here, on this loop, so they answer while the
+    # bot loads; in Redis when REDIS_URL is set.
+    app.state.rate_limits = RateLimits.from_settings(get_settings())
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(app.state.rate_limits.aclose)
 
         async def load() -> None:
             try:
@@ -47,6 +52,7 @@ async def lifespan(app: FastAPI):
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+    app.state.rate_limits = None  # closed: a later run of this app opens its own
 
 
 async def record_metrics(request: Request, call_next):

@@ -51,7 +51,14 @@ def serve(
 
     settings = get_settings()
     workers = workers or settings.workers or os.cpu_count() or 1
-    uvicorn.run("server.main:app", host=host or settings.host, port=port or settings.port, workers=workers)
+    uvicorn.run(
+        "server.main:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        # Whose X-Forwarded-For names the client (the per-address limit, /metrics).
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 @app.command()

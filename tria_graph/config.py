@@ -5,6 +5,7 @@ Every knob an operator may turn lives here, under the names the runbook uses.
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -15,6 +16,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
+_RATE_LIMIT = re.compile(
+    r"\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?", re.IGNORECASE
+)
 
 
 class Settings(BaseSettings):
@@ -52,6 +56,21 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=4000, alias="MAX_MESSAGE_CHARS")
     # Worker processes of `tria serve`; unset (or empty): one per core (os.cpu_count()).
     workers: int | None = Field(default=None, ge=1, alias="WORKERS")
+
+    # Access and rate limits (server/limits.py, server/metrics_access.py, docs/security.md).
+    # Each limit is one `limits` expression: "<count>/<second|minute|hour|day>" or
+    # "<count> per <n> <unit>s". Kept per outlet, per client address and per login email,
+    # in Redis (shared by the replicas) when REDIS_URL is set, else in process.
+    rate_limit_enabled: bool = Field(default=True, alias="RATE_LIMIT_ENABLED")
+    rate_limit_customer: str = Field(default="30/minute", alias="RATE_LIMIT_CUSTOMER")
+    rate_limit_address: str = Field(default="120/minute", alias="RATE_LIMIT_ADDRESS")
+    rate_limit_login: str = Field(default="5/minute", alias="RATE_LIMIT_LOGIN")
+    # GET /metrics: with a token, `Authorization: Bearer <token>` from anywhere; without
+    # one, loopback clients only (behind a proxy the client is the proxy: set a token).
+    metrics_token: str = Field(default="", alias="METRICS_TOKEN", repr=False)
+    # Peers whose X-Forwarded-For names the client (uvicorn's FORWARDED_ALLOW_IPS: IPs or
+    # CIDR networks, or *): the per-address limit and the loopback check use that client.
+    forwarded_allow_ips: str = Field(default="127.0.0.1,::1", alias="FORWARDED_ALLOW_IPS")
 
     # Business rules (the policy documents state the same values).
     tax_rate: float = Field(default=0.09, alias="TAX_RATE")
@@ -134,6 +153,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("rate_limit_customer", "rate_limit_address", "rate_limit_login")
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        # The same grammar as limits.parse, checked here so a typo fails at start-up
+        # (the core library does not need the `limits` package).
+        if not _RATE_LIMIT.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not a rate limit like '30/minute' or '5 per 10 seconds'")
+        return value.strip()
 
     @field_validator("delivery_days", mode="before")
     @classmethod

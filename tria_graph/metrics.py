@@ -43,3 +43,18 @@ LLM_FAILURES = Counter(
 GROUNDING_REJECTIONS = Counter(
     "tria_llm_grounding_rejections_total", "Model replies rejected for numbers not in the facts."
 )
+
+# Access (server/limits.py, server/metrics_access.py).
+RATE_LIMITED = Counter(
+    "tria_rate_limited_total", "Requests refused (429) by a rate limit.", ["limit"]
+)
+RATE_LIMIT_ERRORS = Counter(
+    "tria_rate_limit_errors_total",
+    "Rate-limit checks that could not be made (Redis down) and were allowed (fail open).",
+    ["limit"],
+)
+METRICS_REFUSED = Counter(
+    "tria_metrics_refused_total",
+    "GET /metrics requests refused: no or a wrong bearer token (401), not loopback (403).",
+    ["reason"],
+)

@@ -13,10 +13,12 @@ from tria_graph.conversation import StreamEvent
 
 from ..deps import ServiceDep, streaming_enabled
 from ..errors import documented
+from ..limits import API_LIMITS
 from ..schemas import ChatRequest, ChatResponse
 
 log = logging.getLogger("tria.server")
-router = APIRouter(prefix="/api", responses=documented(403, 404, 422, 503))
+# Rate limits (server/limits.py): per client address, then per outlet.
+router = APIRouter(prefix="/api", responses=documented(403, 404, 422, 429, 503), dependencies=API_LIMITS)
 
 
 @router.post("/chatbot", response_model=ChatResponse)

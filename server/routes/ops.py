@@ -6,13 +6,14 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib.metadata import version
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tria_graph import health as bot_health
 
 from ..deps import BotDep
 from ..errors import NotReady, documented
+from ..metrics_access import metrics_access
 from ..schemas import Health, Ready
 
 VERSION = version("tria-graph")
@@ -34,7 +35,8 @@ async def readiness(bot: BotDep) -> Ready:
     return Ready(ready=True)
 
 
-@router.get("/metrics", include_in_schema=False)
+# METRICS_TOKEN bearer, or loopback clients only (server/metrics_access.py).
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def metrics() -> Response:
     """Prometheus exposition: requests, cache hits and misses, node and checkpoint times."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,9 +9,11 @@ from langchain_core.messages import BaseMessage
 
 from ..deps import ServiceDep
 from ..errors import documented
+from ..limits import API_LIMITS
 from ..schemas import CUSTOMER_ID_PATTERN, SESSION_ID_PATTERN, Transcript, TranscriptMessage
 
-router = APIRouter(prefix="/api", responses=documented(403, 404, 422, 503))
+# Rate limits (server/limits.py): per client address, then per outlet.
+router = APIRouter(prefix="/api", responses=documented(403, 404, 422, 429, 503), dependencies=API_LIMITS)
 
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=SESSION_ID_PATTERN)]
 CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=16, pattern=CUSTOMER_ID_PATTERN)]

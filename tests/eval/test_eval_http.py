@@ -47,6 +47,8 @@ def running_server(seeded_var, tmp_path, monkeypatch):
     monkeypatch.setenv("VAR_DIR", str(var))
     for name in ("DATABASE_URL", "CHECKPOINT_DB", "CHROMA_DIR"):
         monkeypatch.setenv(name, "")
+    # The evaluation sends every case as fast as it can: no rate limits.
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "false")
     get_settings.cache_clear()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(server_app.app, host="127.0.0.1", port=port, log_level="warning"))

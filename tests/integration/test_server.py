@@ -66,6 +66,9 @@ def serving(var: Path, gate: threading.Event | None = None, env: dict[str, str] 
         # Empty values win over a developer's .env, so nothing points elsewhere.
         for name in ("DATABASE_URL", "CHECKPOINT_DB", "CHROMA_DIR", "CHROMA_HOST", "REDIS_URL"):
             mp.setenv(name, "")
+        # These tests send bursts of turns about other things; rate limits have their own
+        # tests (tests/integration/test_rate_limits.py), which pass RATE_LIMIT_ENABLED=true.
+        mp.setenv("RATE_LIMIT_ENABLED", "false")
         for name, value in (env or {}).items():
             mp.setenv(name, value)
         if gate is not None:

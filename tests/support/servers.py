@@ -56,8 +56,8 @@ def postgres_env(postgres_url: str, redis_prefix: str, redis_url: str | None = N
 class ServerProcess:
     """`uvicorn server.main:app` on a free port, with VAR_DIR and optional env overrides.
 
-    Without overrides it is embedded (SQLite, in-process caches and locks): empty
-    values win over a developer's .env."""
+    Without overrides it is embedded (SQLite, in-process caches and locks) and without
+    rate limits: empty values win over a developer's .env."""
 
     def __init__(self, var: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -70,6 +70,9 @@ class ServerProcess:
             "CHECKPOINT_DB": "",
             "CHROMA_DIR": "",
             "REDIS_URL": "",
+            # Bursts of turns about other things (replicas, restarts, faults); the rate
+            # limits have their own tests. `env` may turn them back on.
+            "RATE_LIMIT_ENABLED": "false",
             **(env or {}),
         }
         self.log = open(log_path, "wb")

@@ -59,15 +59,19 @@ def test_redis_down_degrades_health_but_every_turn_is_answered(seeded_var, tmp_p
     assert health["database"] == "connected"
 
 
+SCRAPE = {"Authorization": "Bearer scrape-me"}
+
+
 def test_metrics_count_requests_caches_nodes_and_checkpoint_writes(seeded_var, tmp_path):
     var = private_var(seeded_var, tmp_path / "var")
-    with serving(var) as client:
+    # TestClient's client is no loopback address: /metrics is read with its token.
+    with serving(var, env={"METRICS_TOKEN": "scrape-me"}) as client:
         wait_ready(client)
-        before = samples(client.get("/metrics").text)
+        before = samples(client.get("/metrics", headers=SCRAPE).text)
         for message in ["what are your payment terms", "what are your payment terms", "hello"]:
             assert client.post(CHAT, json={"message": message, "session_id": "m-1", "customer_id": "OUT-002"}).status_code == 200
         client.post(CHAT, json={"message": "", "session_id": "m-1", "customer_id": "OUT-002"})  # a 422
-        response = client.get("/metrics")
+        response = client.get("/metrics", headers=SCRAPE)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     after = samples(response.text)

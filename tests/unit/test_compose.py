@@ -349,3 +349,63 @@ def test_nginx_proxies_path(path):
 def test_nginx_streams_sse_unbuffered():
     body = nginx_locations().get("/api/chatbot/stream", "")
     assert re.search(r"proxy_buffering\s+off", body), "nginx buffers /api/chatbot/stream: server-sent events would arrive late"
+
+
+# --- access: rate limits and /metrics (README "Rate limits and metrics access") ------------
+
+
+def test_nginx_limits_requests_per_address_with_a_burst():
+    text = NGINX_CONF.read_text()
+    zone = re.search(r"limit_req_zone\s+\$binary_remote_addr\s+zone=(\w+):\d+m\s+rate=\d+r/[sm]\s*;", text)
+    assert zone, "nginx.conf has no limit_req_zone per client address ($binary_remote_addr)"
+    assert text.index("limit_req_zone") < text.index("server {"), "limit_req_zone belongs outside the server block"
+    locations = nginx_locations()
+    for path in ("/api/", "/api/chatbot/stream"):
+        assert re.search(rf"limit_req\s+zone={zone.group(1)}\s+burst=\d+", locations[path]), f"{path} is not rate limited"
+    assert re.search(r"limit_req_status\s+429\s*;", text), "nginx refuses with 503 unless limit_req_status 429"
+
+
+def test_nginx_caps_the_body_size():
+    size = re.search(r"client_max_body_size\s+(\d+)k\s*;", NGINX_CONF.read_text())
+    assert size, "nginx.conf sets no client_max_body_size in k"
+    max_chars = Settings.model_fields["max_message_chars"].default
+    # A message of MAX_MESSAGE_CHARS characters of up to 4 UTF-8 bytes each, plus the JSON around it.
+    assert max_chars * 4 + 1024 <= int(size.group(1)) * 1024 <= 1024 * 1024, f"client_max_body_size {size.group(1)}k"
+
+
+@pytest.mark.parametrize("status, code", [(429, "rate_limited"), (413, "payload_too_large")])
+def test_nginx_refusals_are_json_in_the_api_error_shape(status, code):
+    text = NGINX_CONF.read_text()
+    page = re.search(rf"error_page\s+{status}\s+=?\s*(@\w+)\s*;", text)
+    assert page, f"nginx.conf has no error_page for {status}"
+    # The named location's block, up to its closing brace on a line of its own.
+    block = re.search(rf"location\s+{page.group(1)}\s*\{{(.*?)\n\s*\}}", text, re.S)
+    assert block, f"nginx.conf has no location {page.group(1)}"
+    assert re.search(r"default_type\s+application/json\s*;", block.group(1)), f"{page.group(1)} does not answer JSON"
+    body = re.search(rf"return\s+{status}\s+'([^']*)'\s*;", block.group(1))
+    assert body, f"{page.group(1)} does not return {status} with a body"
+    answer = json.loads(body.group(1))
+    assert set(answer) == {"error", "message"} and answer["error"] == code and answer["message"], answer
+    if status == 429:
+        assert re.search(r"add_header\s+Retry-After\s+\d+\s+always\s*;", block.group(1)), "nginx's 429 has no Retry-After"
+
+
+def test_compose_requires_a_metrics_token_behind_nginx(services):
+    # Behind nginx no client is loopback: without a token /metrics would be 403 to everyone.
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert re.fullmatch(r"\$\{METRICS_TOKEN:\?[^}]+\}", env.get("METRICS_TOKEN", "")), (
+            f"{name} must take METRICS_TOKEN from .env and refuse to start without it: {env.get('METRICS_TOKEN')!r}"
+        )
+    scrapers = [s for s, spec in services.items() if "prometheus" in str(spec.get("image", ""))]
+    for name in scrapers:
+        assert "METRICS_TOKEN" in json.dumps(services[name]), f"{name} scrapes /metrics without METRICS_TOKEN"
+
+
+def test_compose_trusts_the_forwarded_client_from_private_networks_only(services):
+    import ipaddress
+
+    value = environment(services["api"]).get("FORWARDED_ALLOW_IPS", "")
+    assert value and value != "*", f"api FORWARDED_ALLOW_IPS {value!r}: * would let any client name its own address"
+    for entry in value.split(","):
+        assert ipaddress.ip_network(entry.strip()).is_private, f"FORWARDED_ALLOW_IPS trusts {entry}, not a private network"
