@@ -10,7 +10,8 @@ The model is a small post-LayerNorm BERT (6 layers, 384 wide, 12 heads). `load()
 builds its graph in memory from the safetensors weights (`bert_onnx_model`, ~0.5 s, so
 nothing is cached on disk) and opens an onnxruntime session on it. The vectors are the
 ones the torch-exported ONNX model of the old adapter gave, to ~1e-6
-(tests/integration/test_packaging.py), and as fast (docs/packaging.md). Mean pooling
+(tests/integration/test_packaging.py), as fast on one sentence and, texts run by
+length to skip most padding, faster on batches (docs/packaging.md). Mean pooling
 and L2 normalisation, in numpy, follow the model's sentence-transformers configuration.
 
 One instance serves the classifier and the retriever; the same customer message is
