@@ -71,3 +71,19 @@ def test_written_graph_is_valid_onnx(embeddings):
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["input_ids", "attention_mask"]
     assert [o.name for o in model.graph.output] == ["last_hidden_state"]
+
+
+def test_the_graph_is_built_once_and_reopened_from_the_models_directory(tmp_path, monkeypatch):
+    from tria_graph.adapters import embeddings as module
+
+    first = module.LocalEmbeddings(tmp_path)
+    vector = first.embed_query("200 12 inch pizza boxes")
+    (cached,) = tmp_path.glob("minilm-*.onnx")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the cached graph should have been opened")
+
+    monkeypatch.setattr(module, "bert_onnx_model", no_build)
+    second = module.LocalEmbeddings(tmp_path)
+    assert np.allclose(second.embed_query("200 12 inch pizza boxes"), vector, atol=1e-6)
+    assert list(tmp_path.glob("minilm-*")) == [cached], "no partial file left behind"

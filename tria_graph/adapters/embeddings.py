@@ -20,6 +20,7 @@ embedded by both in one turn, so recent query vectors are kept in a small LRU ca
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -164,7 +165,23 @@ def bert_onnx_model(weights: dict[str, np.ndarray], config: dict):
     return model
 
 
-def _session(model_bytes: bytes):
+# Bump when bert_onnx_model writes a different graph: graphs cached by an older version
+# are then built again.
+GRAPH_VERSION = "1"
+
+
+def _graph_file(model_dir: Path, cache_dir: Path) -> Path:
+    """Where the graph of these weights is cached: named by a digest of the weights, the
+    config and GRAPH_VERSION, so a changed model or builder never reuses a stale graph."""
+    digest = hashlib.sha256(GRAPH_VERSION.encode())
+    for name in ("config.json", "model.safetensors"):
+        with open(model_dir / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return cache_dir / f"minilm-{digest.hexdigest()[:16]}.onnx"
+
+
+def _session(model: bytes | str):
     """An ONNX Runtime session on the CPU, graph optimisations on (they fuse the
     LayerNorms, bias+GELU and the attention scaling), `_THREADS` intra-op threads."""
     import onnxruntime
@@ -173,7 +190,7 @@ def _session(model_bytes: bytes):
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = _THREADS
     options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 class LocalEmbeddings(Embeddings):
@@ -223,11 +240,28 @@ class LocalEmbeddings(Embeddings):
             # The file pads and truncates at 128; the model takes 256, padded per batch.
             tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0), pad_token="[PAD]")
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            model = bert_onnx_model(load_file(str(model_dir / "model.safetensors")), config)
-            session = _session(model.SerializeToString())
+            session = _session(self._graph(model_dir, config, load_file))
             self._hidden = int(config["hidden_size"])
             self._tokenizer = tokenizer
             self._session = session  # set last: it is what load() checks
+
+    def _graph(self, model_dir: Path, config: dict, load_file) -> bytes | str:
+        """The ONNX graph: the cached file when there is one (a later start, another
+        worker process), else built from the weights and cached. Building holds the
+        weights three times over for a moment; a process that only opens the file keeps
+        ~200 MB less resident for good (freed memory is not returned to the system)."""
+        path = _graph_file(model_dir, self.model_cache_dir)
+        if path.exists():
+            return str(path)
+        model = bert_onnx_model(load_file(str(model_dir / "model.safetensors")), config).SerializeToString()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+            partial.write_bytes(model)
+            os.replace(partial, path)  # atomic: a concurrent reader sees all or nothing
+        except OSError:  # a read-only models directory: serve from memory
+            return model
+        return str(path)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.load()
