@@ -43,3 +43,9 @@ LLM_FAILURES = Counter(
 GROUNDING_REJECTIONS = Counter(
     "tria_llm_grounding_rejections_total", "Model replies rejected for numbers not in the facts."
 )
+AUTH_FAILURES = Counter(
+    "tria_auth_failures_total",
+    "Refused credentials: missing, malformed, bad_signature, expired, revoked, wrong_audience, "
+    "unknown_key, unknown_api_key, bad_credentials, csrf.",
+    ["reason"],
+)
