@@ -38,7 +38,11 @@ async def lifespan(app: FastAPI):
                 # This module's name, looked up when loading starts: tests replace it.
                 service = await stack.enter_async_context(open_chat_service(get_settings()))
                 # Credentials are checked against the same database (users, keys, revocations).
-                holder.auth = Authenticator.from_settings(get_settings(), service.context.database.sessions)
+                settings = get_settings()
+                if settings.uses_postgres and not settings.auth_signing_keys:
+                    log.warning("AUTH_SIGNING_KEYS is unset: tokens are signed with this VAR_DIR's own key, "
+                                "which other replicas do not share")
+                holder.auth = Authenticator.from_settings(settings, service.context.database.sessions)
                 holder.service = service
                 log.info("bot ready")
             except Exception as exc:  # reported by /readiness and /health

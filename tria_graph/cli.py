@@ -31,6 +31,8 @@ staff_app = typer.Typer(help="Tria staff accounts (roles staff, admin).", no_arg
 app.add_typer(staff_app, name="staff")
 apikey_app = typer.Typer(help="API keys of integrations (channels).", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+auth_app = typer.Typer(help="Token signing keys.", no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
 
 
 def parse_age(text: str) -> timedelta:
@@ -320,6 +322,15 @@ def _new_user(email: str, role: str, outlet: str | None, password_stdin: bool) -
     typer.echo(f"User {user.email} {where} created without a password. Give them this one-time", err=True)
     typer.echo("set-password token (valid 24 h, shown once), for POST /api/auth/set-password {token, password}:", err=True)
     typer.echo(token)
+
+
+@auth_app.command("keygen")
+def auth_keygen(kid: str = typer.Option(None, help="The key's id (default: k-<date>).")) -> None:
+    """Print a new signing key, "kid:secret", for AUTH_SIGNING_KEYS (put it first to rotate)."""
+    import secrets
+
+    kid = kid or f"k-{datetime.now():%Y%m%d}"
+    typer.echo(f"{kid}:{secrets.token_urlsafe(48)}")
 
 
 @app.command()
