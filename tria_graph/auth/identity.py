@@ -40,7 +40,7 @@ class CustomerRequired(Exception):
 @dataclass(frozen=True)
 class Identity:
     kind: IdentityKind
-    name: str  # the user's email, the API key's name, or "cli" for a minted token
+    name: str  # the user's email, the API key's name, or "outlet:<id>" for a token `tria token` minted
     role: Role = "customer"
     outlet_id: str | None = None  # the outlet a customer acts for; None for keys and staff
     user_id: int | None = None

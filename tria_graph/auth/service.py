@@ -95,7 +95,7 @@ class Authenticator:
         token = self.signer.issue(f"outlet:{customer_id}", ttl, role="customer", outlet_id=customer_id)
         self.audit.record(actor, "token.issued", target=f"outlet:{customer_id}", outlet_id=customer_id,
                           details={"ttl_seconds": int(ttl.total_seconds())})
-        return IssuedToken(token, int(ttl.total_seconds()), Identity("customer", "cli", "customer", customer_id))
+        return IssuedToken(token, int(ttl.total_seconds()), Identity("customer", f"outlet:{customer_id}", "customer", customer_id))
 
     def issue_for_staff(self, email: str, ttl: timedelta, actor: tuple[str, str] = CLI) -> IssuedToken:
         user = self.store.user_by_email(email)
@@ -118,7 +118,8 @@ class Authenticator:
         if claims.user_id is None:  # a token minted for an outlet
             if not claims.subject.startswith("outlet:") or claims.role != "customer":
                 raise failed("malformed")
-            return Identity("customer", "cli", "customer", claims.outlet_id, token_id=claims.token_id)
+            # Named by its subject ("outlet:OUT-001"): the audit log tells it from a user.
+            return Identity("customer", claims.subject, "customer", claims.outlet_id, token_id=claims.token_id)
         user = self.store.user(claims.user_id)
         if user is None or user.disabled or claims.version != user.token_version:
             raise failed("revoked")
