@@ -28,6 +28,9 @@ $(VAR_DIR)/chroma/.built: $(wildcard tria_graph/data/policies/*.md) tria_graph/d
 	touch $@
 
 run: install seed kb
+	@echo "Demo logins (password tria-demo-2026): owner@out-001.example ... owner@out-012.example," \
+	  "ops@tria.example (staff), admin@tria.example (admin). A customer token for curl:" \
+	  "TOKEN=\$$($(BIN)/tria token --customer OUT-001)"
 	$(BIN)/tria serve
 
 # Every tier (tests/): unit, integration, system and eval. Tests needing Postgres or

@@ -8,6 +8,7 @@ conversation writes to (for end-state checks, placeholders and the leak index).
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -136,16 +137,31 @@ class HttpTarget:
     clock_fixed = False
     serial_per_customer = True
 
-    def __init__(self, base_url: str, database_url: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        database_url: str | None = None,
+        timeout: float = 30.0,
+        api_key: str | None = None,
+        signer=None,
+    ) -> None:
         from tria_graph.config import Settings
 
+        settings = Settings()
         self.base_url = base_url.rstrip("/")
-        self.database_url = database_url or Settings().resolved_database_url
+        self.database_url = database_url or settings.resolved_database_url
         self.timeout = timeout
         # GET /metrics needs it when the server sets one (else loopback only).
         self.metrics_token = Settings().metrics_token
         self.client = None
         self.engine: Engine | None = None
+        # Credentials: an API key (TRIA_EVAL_API_KEY) acting for each case's outlet, or
+        # else a token per outlet minted with the server's signing keys (AUTH_SIGNING_KEYS,
+        # or the VAR_DIR's dev key), as `tria token --customer` does.
+        self.api_key = api_key or os.environ.get("TRIA_EVAL_API_KEY") or None
+        self._settings = settings
+        self._signer = signer
+        self._tokens: dict[str, str] = {}
 
     async def start(self) -> None:
         import httpx
@@ -168,9 +184,27 @@ class HttpTarget:
     ) -> AsyncIterator[Conversation]:
         yield Conversation(self._send, self.engine, customer_id, session_id(case_id, trial))
 
+    def credentials(self, customer: str) -> dict[str, str]:
+        """Headers authenticating a request for the customer's outlet."""
+        if self.api_key:
+            return {"X-API-Key": self.api_key}
+        if customer not in self._tokens:
+            from datetime import timedelta
+
+            from tria_graph.auth import TokenSigner
+
+            if self._signer is None:
+                self._signer = TokenSigner.from_settings(self._settings)
+            self._tokens[customer] = self._signer.issue(
+                f"outlet:{customer}", timedelta(hours=12), role="customer", outlet_id=customer
+            )
+        return {"Authorization": f"Bearer {self._tokens[customer]}"}
+
     async def _send(self, session: str, customer: str, message: str) -> dict:
         response = await self.client.post(
-            "/api/chatbot", json={"session_id": session, "customer_id": customer, "message": message}
+            "/api/chatbot",
+            json={"session_id": session, "customer_id": customer, "message": message},
+            headers=self.credentials(customer),
         )
         if response.status_code != 200:
             raise TargetError(f"HTTP {response.status_code}: {response.text[:300]}")

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tria_graph.adapters.rate_limits import RateLimited
 from tria_graph.adapters.session_locks import SessionBusy
+from tria_graph.auth import CustomerRequired, Forbidden, Unauthorized, WeakPassword
 from tria_graph.conversation import SessionForbidden, SessionNotFound, UnknownCustomer
 
 from .schemas import ErrorBody
@@ -39,6 +40,10 @@ class BotNotLoaded(Exception):
 class NotReady(BotNotLoaded):
     """The readiness probe's answer before the bot is loaded (its own entry in ERRORS:
     handlers are looked up by the exception's nearest class)."""
+
+
+class CsrfFailed(Forbidden):
+    """A cookie-authenticated POST without the matching X-CSRF-Token header."""
 
 
 class StreamingDisabled(Exception):
@@ -71,6 +76,14 @@ DATABASE_UNAVAILABLE = ApiError(
 )
 
 ERRORS: dict[type[Exception], ApiError] = {
+    # Which check failed (expired, forged, revoked...) is logged and counted, not told.
+    Unauthorized: ApiError(401, "unauthorized", lambda e: e.message, {"WWW-Authenticate": "Bearer"}),
+    Forbidden: ApiError(403, "forbidden", lambda e: str(e) or "Not allowed."),
+    CsrfFailed: ApiError(403, "csrf_failed", lambda e: "Send the csrf cookie's value in the X-CSRF-Token header."),
+    CustomerRequired: ApiError(
+        422, "invalid_request", lambda e: "customer_id: required with an API key (it names the outlet served)."
+    ),
+    WeakPassword: ApiError(422, "invalid_request", lambda e: f"password: {e}"),
     UnknownCustomer: ApiError(404, "unknown_customer", lambda e: f"No outlet has customer_id {e.args[0]!r}."),
     SessionForbidden: ApiError(403, "forbidden", lambda e: "This session belongs to another customer."),
     SessionNotFound: ApiError(404, "unknown_session", lambda e: f"No conversation has session_id {e.args[0]!r}."),

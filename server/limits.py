@@ -3,10 +3,10 @@
 The /api routers depend on `limit_address` then `limit_outlet`; a refusal raises
 RateLimited, which errors.py answers 429 `rate_limited` with `Retry-After`.
 
-Where the outlet comes from is `request_outlet`, and only there: today the body's (or
-the query's) `customer_id`; once requests carry a token naming the outlet, that
-function returns the token's outlet instead (one line). Login (the auth routes) calls
-`RateLimits.check_login(email)` through `LimitsDep`:
+Where the outlet comes from is `request_outlet`, and only there: the outlet of the
+caller's token, or, for an API key acting for the outlets it names, the body's (or the
+query's) `customer_id`. Login (the auth routes) calls `RateLimits.check_login(email)`
+through `LimitsDep`:
 
     async def login(form: LoginForm, limits: LimitsDep, _: Annotated[None, Depends(limit_address)]):
         await limits.check_login(form.email)    # before the password is checked
@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from tria_graph.adapters.rate_limits import RateLimits
 from tria_graph.config import get_settings
 
+from .deps import CallerDep
 from .schemas import CUSTOMER_ID_PATTERN
 
 _CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
@@ -45,13 +46,15 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def request_outlet(request: Request) -> str | None:
+async def request_outlet(request: Request, caller: CallerDep) -> str | None:
     """The outlet a request acts for: THE one place it is read from.
 
-    Today the customer_id of the JSON body (/api/chatbot, /stream) or of the query
-    (/api/sessions/{id}/messages), if it is a well-formed id (a malformed one is
-    refused 422 by the route itself). With authentication: the token's outlet.
+    A customer's token names it. An API key acts for the customer_id of the JSON body
+    (/api/chatbot, /stream) or of the query (/api/sessions/{id}/messages), if it is a
+    well-formed id (a malformed one is refused 422 by the route itself).
     """
+    if caller.outlet_id is not None:
+        return caller.outlet_id
     value = request.query_params.get("customer_id")
     if value is None and request.method == "POST":
         try:

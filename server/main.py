@@ -2,7 +2,7 @@
 
 The lifespan starts loading the bot in the background so /health and /readiness
 answer while the model and knowledge base load; the API answers 503 until then.
-Routes live in server/routes, the service dependency in deps.py, every error
+Routes live in server/routes, the service and auth dependencies in deps.py, every error
 answer in errors.py; the library does the work.
 """
 
@@ -16,13 +16,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, Request
 
 from tria_graph.adapters.rate_limits import RateLimits
+from tria_graph.auth import Authenticator
 from tria_graph.bootstrap import open_chat_service
 from tria_graph.config import get_settings
 from tria_graph.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 from . import errors
 from .deps import BotHolder
-from .routes import chat, ops, sessions
+from .routes import admin, auth, chat, ops, sessions
 
 log = logging.getLogger("tria.server")
 
@@ -40,7 +41,14 @@ async def lifespan(app: FastAPI):
         async def load() -> None:
             try:
                 # This module's name, looked up when loading starts: tests replace it.
-                holder.service = await stack.enter_async_context(open_chat_service(get_settings()))
+                service = await stack.enter_async_context(open_chat_service(get_settings()))
+                # Credentials are checked against the same database (users, keys, revocations).
+                settings = get_settings()
+                if settings.uses_postgres and not settings.auth_signing_keys:
+                    log.warning("AUTH_SIGNING_KEYS is unset: tokens are signed with this VAR_DIR's own key, "
+                                "which other replicas do not share")
+                holder.auth = Authenticator.from_settings(settings, service.context.database.sessions)
+                holder.service = service
                 log.info("bot ready")
             except Exception as exc:  # reported by /readiness and /health
                 holder.error = str(exc)
@@ -75,7 +83,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Tria customer service", version=ops.VERSION, lifespan=lifespan)
     errors.register(app)
     app.middleware("http")(record_metrics)
-    for module in (chat, sessions, ops):
+    for module in (auth, chat, sessions, admin, ops):
         app.include_router(module.router)
     return app
 

@@ -26,7 +26,9 @@ class ChatRequest(BaseModel):
 
     message: str = Field(description="The customer's message, 1 to 4,000 characters.")
     session_id: SessionId
-    customer_id: CustomerId
+    # Optional with a customer's token (it names the outlet; another outlet is 403),
+    # required with an API key.
+    customer_id: CustomerId | None = None
 
     @field_validator("message")
     @classmethod
@@ -72,6 +74,47 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     ready: bool
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds the token lives.")
+    # Also set as the csrf cookie: a page using the session cookie echoes it in X-CSRF-Token.
+    csrf_token: str
+    role: Literal["customer", "staff", "admin"]
+    outlet_id: str | None = None
+
+
+class SetPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class Me(BaseModel):
+    kind: Literal["customer", "api_key", "staff"]
+    name: str
+    role: Literal["customer", "staff", "admin"]
+    outlet_id: str | None = None
+
+
+class AuditEntryOut(BaseModel):
+    at: datetime
+    actor_kind: str
+    actor: str
+    action: str
+    target: str | None = None
+    outlet_id: str | None = None
+    details: dict = Field(default_factory=dict)
 
 
 class ErrorBody(BaseModel):

@@ -145,6 +145,19 @@ class Settings(BaseSettings):
     xero_poll_interval: float = Field(default=2.0, gt=0, alias="XERO_POLL_INTERVAL")
     xero_lease_seconds: float = Field(default=60.0, gt=0, alias="XERO_LEASE_SECONDS")
 
+    # Authentication (tria_graph/auth/, README "Authentication"). Keys signing access
+    # tokens, "kid:secret" comma-separated: the first signs, all verify, so a key is
+    # rotated by putting the new one first and dropping the old once its tokens expire.
+    # Empty: a key generated once into VAR_DIR/auth_signing_key (dev and embedded only:
+    # replicas on separate machines must share AUTH_SIGNING_KEYS).
+    auth_signing_keys: str = Field(default="", alias="AUTH_SIGNING_KEYS", repr=False)
+    auth_issuer: str = Field(default="tria", alias="AUTH_ISSUER")
+    auth_audience: str = Field(default="tria-api", alias="AUTH_AUDIENCE")
+    # Seconds an access token from /api/auth/login lives (short: there is no refresh token).
+    access_token_ttl: int = Field(default=3600, ge=60, alias="ACCESS_TOKEN_TTL")
+    # The login cookies' Secure flag; false only for a browser on http://localhost.
+    auth_cookie_secure: bool = Field(default=True, alias="AUTH_COOKIE_SECURE")
+
     @property
     def xero_configured(self) -> bool:
         return bool(self.xero_client_id and self.xero_client_secret and self.xero_token_key)

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .adapters.database import (
+    AuditRow,
     ChatMessageRow,
     ChatSessionRow,
     EscalationRow,
@@ -29,6 +30,7 @@ from .adapters.database import (
     OrderRow,
     OutletRow,
     ProductRow,
+    UserRow,
 )
 from .domain.orders import order_number
 from .config import DATA_DIR, Settings
@@ -44,6 +46,10 @@ SGT = ZoneInfo("Asia/Singapore")
 # evaluation seed the demo data for this day, so order numbers and history never move.
 DEMO_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SGT)
 ORDER_COUNT = 300
+# The demo accounts' password (README): owner@out-001.example ... one per outlet,
+# ops@tria.example (staff) and admin@tria.example (admin). Demo data only.
+DEMO_PASSWORD = "tria-demo-2026"
+DEMO_STAFF = (("ops@tria.example", "staff"), ("admin@tria.example", "admin"))
 HISTORY_DAYS = 180
 
 # What each kind of outlet buys, by category.
@@ -84,10 +90,14 @@ def seed(session: Session, settings: Settings, today: date | None = None, reset:
     zone = ZoneInfo(settings.timezone)
     today = today or datetime.now(zone).date()
     if reset:
-        for table in (ChatMessageRow, ChatSessionRow, EscalationRow, InvoiceRow, OrderLineRow, OrderRow, OutletRow, ProductRow):
+        for table in (AuditRow, UserRow, ChatMessageRow, ChatSessionRow, EscalationRow, InvoiceRow, OrderLineRow,
+                      OrderRow, OutletRow, ProductRow):
             session.execute(delete(table))
     elif is_seeded(session):
-        return {"seeded": False}
+        # A database seeded before accounts existed gets its demo users now.
+        users = _users(session, zone)
+        session.commit()
+        return {"seeded": False, "users": users}
 
     products = [
         ProductRow(
@@ -127,8 +137,34 @@ def seed(session: Session, settings: Settings, today: date | None = None, reset:
             session.flush()
             row.number = invoice_number(order.delivery_date.year, row.id)
             invoices += 1
+    users = _users(session, zone)
     session.commit()
-    return {"seeded": True, "products": len(products), "outlets": len(outlets), "orders": len(orders), "invoices": invoices}
+    return {"seeded": True, "products": len(products), "outlets": len(outlets), "orders": len(orders),
+            "invoices": invoices, "users": users}
+
+
+def demo_email(customer_id: str) -> str:
+    return f"owner@{customer_id.lower()}.example"
+
+
+def _users(session: Session, zone) -> int:
+    """One user per outlet and two staff, all with DEMO_PASSWORD, if there are no users yet."""
+    from .auth.passwords import hash_password
+
+    if session.scalar(select(func.count()).select_from(UserRow)):
+        return 0
+    # One hash for all: argon2 is slow on purpose, and these share a published password.
+    hashed = hash_password(DEMO_PASSWORD)
+    now = datetime.now(zone)
+    outlets = session.scalars(select(OutletRow.customer_id).order_by(OutletRow.customer_id)).all()
+    accounts = [(demo_email(o), "customer", o) for o in outlets] + [(e, role, None) for e, role in DEMO_STAFF]
+    session.add_all(
+        UserRow(email=email, role=role, outlet_id=outlet, password_hash=hashed, token_version=0, disabled=False,
+                created_at=now)
+        for email, role, outlet in accounts
+    )
+    session.flush()
+    return len(accounts)
 
 
 def _kind(outlet: OutletRow) -> str:

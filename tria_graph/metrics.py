@@ -58,3 +58,9 @@ METRICS_REFUSED = Counter(
     "GET /metrics requests refused: no or a wrong bearer token (401), not loopback (403).",
     ["reason"],
 )
+AUTH_FAILURES = Counter(
+    "tria_auth_failures_total",
+    "Refused credentials: missing, malformed, bad_signature, expired, revoked, wrong_audience, "
+    "unknown_key, unknown_api_key, bad_credentials, csrf.",
+    ["reason"],
+)

@@ -7,23 +7,27 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from langchain_core.messages import BaseMessage
 
-from ..deps import ServiceDep
+from ..deps import CustomerDep, ServiceDep
 from ..errors import documented
 from ..limits import API_LIMITS
 from ..schemas import CUSTOMER_ID_PATTERN, SESSION_ID_PATTERN, Transcript, TranscriptMessage
 
 # Rate limits (server/limits.py): per client address, then per outlet.
-router = APIRouter(prefix="/api", responses=documented(403, 404, 422, 429, 503), dependencies=API_LIMITS)
+router = APIRouter(prefix="/api", responses=documented(401, 403, 404, 422, 429, 503), dependencies=API_LIMITS)
 
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=SESSION_ID_PATTERN)]
-CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=16, pattern=CUSTOMER_ID_PATTERN)]
+# Optional with a customer's token (it names the outlet), required with an API key.
+CustomerIdQuery = Annotated[str | None, Query(min_length=1, max_length=16, pattern=CUSTOMER_ID_PATTERN)]
 
 
 @router.get("/sessions/{session_id}/messages", response_model=Transcript)
-async def session_messages(session_id: SessionIdPath, customer_id: CustomerIdQuery, service: ServiceDep):
+async def session_messages(
+    session_id: SessionIdPath, caller: CustomerDep, service: ServiceDep, customer_id: CustomerIdQuery = None
+):
     """The session's whole conversation, for the customer who owns it."""
-    messages = await service.transcript(session_id, customer_id)
-    return Transcript(session_id=session_id, customer_id=customer_id, messages=[_message(m) for m in messages])
+    customer = caller.customer_for(customer_id)
+    messages = await service.transcript(session_id, customer)
+    return Transcript(session_id=session_id, customer_id=customer, messages=[_message(m) for m in messages])
 
 
 def _message(message: BaseMessage) -> TranscriptMessage:

@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, text
 
 import server.main as server_app
 from tests.conftest import db_rows
+from tests.support.auth import TEST_SIGNING_KEYS, OutletAuth
 from server.schemas import ChatResponse
 from tria_graph.config import DATA_DIR, get_settings
 
@@ -59,8 +60,11 @@ def private_var(source: Path, target: Path) -> Path:
 
 
 @contextmanager
-def serving(var: Path, gate: threading.Event | None = None, env: dict[str, str] | None = None):
-    """The app under TestClient with VAR_DIR=var (and `env`); loading waits for `gate`."""
+def serving(var: Path, gate: threading.Event | None = None, env: dict[str, str] | None = None, auth=None):
+    """The app under TestClient with VAR_DIR=var (and `env`); loading waits for `gate`.
+
+    The client authenticates each request as the outlet it names (tests/support/auth.py)
+    unless `auth` says otherwise (False: no credentials at all)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAR_DIR", str(var))
         # Empty values win over a developer's .env, so nothing points elsewhere.
@@ -69,6 +73,9 @@ def serving(var: Path, gate: threading.Event | None = None, env: dict[str, str] 
         # These tests send bursts of turns about other things; rate limits have their own
         # tests (tests/integration/test_rate_limits.py), which pass RATE_LIMIT_ENABLED=true.
         mp.setenv("RATE_LIMIT_ENABLED", "false")
+        # A known signing key, so tests mint tokens; cookies over the test client's http.
+        mp.setenv("AUTH_SIGNING_KEYS", TEST_SIGNING_KEYS)
+        mp.setenv("AUTH_COOKIE_SECURE", "false")
         for name, value in (env or {}).items():
             mp.setenv(name, value)
         if gate is not None:
@@ -84,6 +91,7 @@ def serving(var: Path, gate: threading.Event | None = None, env: dict[str, str] 
         get_settings.cache_clear()
         try:
             with TestClient(server_app.app, raise_server_exceptions=False) as client:
+                client.auth = OutletAuth() if auth is None else auth or None
                 yield client
         finally:
             if gate is not None:
@@ -385,7 +393,6 @@ BAD_INPUTS = [
     ("message-10000", {"json": {**OK, "message": "order " * 2000}}, 422, "invalid_request", "4000"),
     ("missing-message", {"json": without("message", OK)}, 422, "invalid_request", "message"),
     ("missing-session_id", {"json": OK}, 422, "invalid_request", "session_id"),
-    ("missing-customer_id", {"json": without("customer_id", OK)}, 422, "invalid_request", "customer_id"),
     ("extra-field", {"json": {**OK, "priority": "high"}}, 422, "invalid_request", "priority"),
     ("message-int", {"json": {**OK, "message": 42}}, 422, "invalid_request", "message"),
     ("message-null", {"json": {**OK, "message": None}}, 422, "invalid_request", "message"),
@@ -393,7 +400,6 @@ BAD_INPUTS = [
     ("message-object", {"json": {**OK, "message": {"text": "hi"}}}, 422, "invalid_request", "message"),
     ("session_id-int", {"json": {**OK, "session_id": 7}}, 422, "invalid_request", "session_id"),
     ("customer_id-int", {"json": {**OK, "customer_id": 1}}, 422, "invalid_request", "customer_id"),
-    ("customer_id-null", {"json": {**OK, "customer_id": None}}, 422, "invalid_request", "customer_id"),
     ("body-array", {"json": [OK]}, 422, "invalid_request", "body"),
     ("body-string", {"json": "hello"}, 422, "invalid_request", "body"),
     ("body-null", {"content": "null", "headers": {"content-type": "application/json"}}, 422, "invalid_request", "body"),
@@ -436,6 +442,15 @@ def test_bad_input_is_a_clear_4xx_json_error_and_writes_nothing(server, request,
     assert db_rows(server.var, "SELECT * FROM chat_sessions WHERE session_id = :s", s=session) == []
 
 
+def test_without_customer_id_the_token_names_the_outlet(server):
+    response = server.client.post(
+        "/api/chatbot", json={"message": "where is my order", "session_id": "srv-no-customer"}, auth=OutletAuth()
+    )
+    assert response.status_code == 200, response.text
+    rows = db_rows(server.var, "SELECT customer_id FROM chat_sessions WHERE session_id = 'srv-no-customer'")
+    assert [r.customer_id for r in rows] == ["OUT-001"]
+
+
 def test_unknown_customer_on_an_existing_session_is_404_and_writes_nothing(server):
     assert server.chat("hello", "srv-known-1", "OUT-005").status_code == 200
     before = db_counts(server.var)
@@ -458,7 +473,8 @@ def test_a_validation_error_lists_each_bad_field(server):
     response = server.client.post("/api/chatbot", json={"message": "", "session_id": "a b", "extra": 1})
     body = assert_error(response, 422, "invalid_request")
     fields = {d["field"] for d in body["detail"]}
-    assert fields == {"message", "session_id", "customer_id", "extra"}
+    # customer_id is optional: the token names the outlet.
+    assert fields == {"message", "session_id", "extra"}
     for name in fields:
         assert name in body["message"]
 

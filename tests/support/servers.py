@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support import backends
+from tests.support.auth import TEST_SIGNING_KEYS, bearer
 from tria_graph.adapters.embeddings import LocalEmbeddings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,8 @@ class ServerProcess:
             # Bursts of turns about other things (replicas, restarts, faults); the rate
             # limits have their own tests. `env` may turn them back on.
             "RATE_LIMIT_ENABLED": "false",
+            # A known signing key: tests mint customer tokens with it (tests/support/auth.py).
+            "AUTH_SIGNING_KEYS": TEST_SIGNING_KEYS,
             **(env or {}),
         }
         self.log = open(log_path, "wb")
@@ -104,10 +107,16 @@ class ServerProcess:
             time.sleep(0.2)
         pytest.fail(f"server not ready after {timeout:.0f} s:\n{self.output()}")
 
+    @staticmethod
+    def auth(customer_id: str) -> dict[str, str]:
+        """Headers authenticating a request as the outlet's."""
+        return bearer(customer_id)
+
     def post(self, client: httpx.Client, message: str, session_id: str, customer_id: str) -> httpx.Response:
         return client.post(
             f"{self.url}/api/chatbot",
             json={"message": message, "session_id": session_id, "customer_id": customer_id},
+            headers=self.auth(customer_id),
         )
 
     def chat(self, client: httpx.Client, message: str, session_id: str, customer_id: str) -> dict:
@@ -117,7 +126,11 @@ class ServerProcess:
         return response.json()
 
     def transcript(self, client: httpx.Client, session_id: str, customer_id: str) -> list[dict]:
-        response = client.get(f"{self.url}/api/sessions/{session_id}/messages", params={"customer_id": customer_id})
+        response = client.get(
+            f"{self.url}/api/sessions/{session_id}/messages",
+            params={"customer_id": customer_id},
+            headers=self.auth(customer_id),
+        )
         assert response.status_code == 200, f"{response.status_code} {response.text}\n{self.output()}"
         body = response.json()
         assert body["session_id"] == session_id and body["customer_id"] == customer_id

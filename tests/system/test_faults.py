@@ -120,7 +120,7 @@ def test_postgres_restart_under_a_running_server(seeded_var, embeddings, tmp_pat
                     assert_database_unavailable(server.post(client, "yes", session, customer), f"yes #{attempt}")
                 assert_database_unavailable(server.post(client, "hi", "outage-new", customer), "a new session")
                 assert_database_unavailable(
-                    client.get(f"{server.url}/api/sessions/{session}/messages", params={"customer_id": customer}),
+                    client.get(f"{server.url}/api/sessions/{session}/messages", params={"customer_id": customer}, headers=server.auth(customer)),
                     "transcript",
                 )
                 health = server.health(client)
@@ -144,7 +144,9 @@ def test_postgres_restart_under_a_running_server(seeded_var, embeddings, tmp_pat
             # The draft made before the outage is still waiting for its "yes".
             placed = server.chat(client, "yes", session, customer)
             health = server.health(client)
-            transcript = client.get(f"{server.url}/api/sessions/{session}/messages", params={"customer_id": customer})
+            transcript = client.get(
+                f"{server.url}/api/sessions/{session}/messages", params={"customer_id": customer}, headers=server.auth(customer)
+            )
     finally:
         server.kill()
 

@@ -123,6 +123,7 @@ def test_concurrent_turns_of_one_session_on_two_replicas_run_one_at_a_time(repli
                     client.post(
                         f"{(a if i % 2 else b).url}/api/chatbot",
                         json={"message": message, "session_id": session, "customer_id": customer},
+                        headers=a.auth(customer),
                     )
                     for i, message in enumerate(sent)
                 )

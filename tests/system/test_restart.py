@@ -52,7 +52,8 @@ def test_pending_confirmation_survives_a_restart(backend, seeded_var, embeddings
             second.wait_ready(client)
             placed = second.chat(client, "yes", session, customer)
             transcript = client.get(
-                f"{second.url}/api/sessions/{session}/messages", params={"customer_id": customer}
+                f"{second.url}/api/sessions/{session}/messages", params={"customer_id": customer},
+                headers=second.auth(customer),
             )
     finally:
         for server in servers:

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 
 import limits.storage.memory
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
+from server.limits import OutletDep, limit_outlet
+from tests.support.auth import bearer
 from tests.unit.test_server_errors import TURN, FakeService, assert_error, client_for
 from tria_graph.adapters.rate_limits import ADDRESS, CUSTOMER, LOGIN, RateLimited, RateLimits, login_key
 from tria_graph.config import Settings, get_settings
@@ -134,10 +135,12 @@ def env(monkeypatch):
 
 
 def turn(client: TestClient, customer: str = "OUT-001", route: str = "chatbot"):
+    """One request as `customer` (its own token)."""
+    headers = bearer(customer)
     if route == "transcript":
-        return client.get("/api/sessions/s-1/messages", params={"customer_id": customer})
+        return client.get("/api/sessions/s-1/messages", params={"customer_id": customer}, headers=headers)
     path = "/api/chatbot" if route == "chatbot" else "/api/chatbot/stream"
-    return client.post(path, json={**TURN, "customer_id": customer})
+    return client.post(path, json={**TURN, "customer_id": customer}, headers=headers)
 
 
 def test_the_outlet_limit_answers_429_with_retry_after_on_every_route(env):
@@ -172,33 +175,29 @@ def test_the_address_limit_covers_every_outlet_and_malformed_requests(env):
 
 
 def test_limits_are_checked_before_the_service_and_off_with_rate_limit_enabled_false(env):
-    env(RATE_LIMIT_CUSTOMER="1/minute")
-    loading = client_for()  # no service yet: 503, but still counted
+    env(RATE_LIMIT_ADDRESS="1/minute")
+    loading = client_for()  # no service yet: 503, but the address is still counted
     assert turn(loading).status_code == 503
     assert turn(loading).status_code == 429
-    env(RATE_LIMIT_CUSTOMER="1/minute", RATE_LIMIT_ENABLED="false")
+    env(RATE_LIMIT_CUSTOMER="1/minute", RATE_LIMIT_ADDRESS="1/minute", RATE_LIMIT_ENABLED="false")
     client = client_for(FakeService())
     assert [turn(client).status_code for _ in range(5)] == [200] * 5
 
 
 def test_request_outlet_is_the_one_source_of_the_outlet(env):
-    """What the per-outlet limit keys on: the auth branch points `request_outlet` at
-    the token instead."""
-    from server.limits import request_outlet
-
+    """What the per-outlet limit keys on: the token's outlet, whatever the body says."""
     seen = []
 
-    async def spy(request: Request):
-        outlet = await request_outlet(request)
+    async def spy(outlet: OutletDep) -> None:
         seen.append(outlet)
-        return outlet
 
     env(RATE_LIMIT_CUSTOMER="100/minute")
     client = client_for(FakeService())
-    client.app.dependency_overrides[request_outlet] = spy
-    turn(client, "OUT-004")
-    turn(client, "OUT-005", route="transcript")
-    client.post("/api/chatbot", json={**TURN, "customer_id": "bad id!"})  # 422: not a key
+    client.app.dependency_overrides[limit_outlet] = spy
+    assert turn(client, "OUT-004").status_code == 200
+    assert turn(client, "OUT-005", route="transcript").status_code == 200
+    other = client.post("/api/chatbot", json={**TURN, "customer_id": "OUT-009"}, headers=bearer("OUT-006"))
+    assert other.status_code == 403  # the route refuses acting for another outlet
     unreadable = client.post("/api/chatbot", content=b"{not json", headers={"content-type": "application/json"})
     assert unreadable.status_code == 422  # refused before any dependency runs
-    assert seen == ["OUT-004", "OUT-005", None]
+    assert seen == ["OUT-004", "OUT-005", "OUT-006"]

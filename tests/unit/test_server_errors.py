@@ -14,6 +14,8 @@ from sqlalchemy.exc import OperationalError
 
 from server.deps import BotHolder
 from server.main import create_app
+from tests.support.auth import bearer, signer
+from tria_graph.auth import Authenticator
 from tria_graph.adapters.session_locks import SessionBusy
 from tria_graph.config import get_settings
 from tria_graph.conversation import SessionForbidden, SessionNotFound, UnknownCustomer
@@ -61,12 +63,30 @@ class FakeService:
         )
 
 
+class NothingRevoked:
+    """The auth store's reads for outlet tokens: no user, nothing revoked."""
+
+    def is_revoked(self, jti: str) -> bool:
+        return False
+
+    def user(self, user_id: int):
+        return None
+
+
+class NoAudit:
+    def record(self, *args, **kwargs) -> None:
+        pass
+
+
 def client_for(service=None, error: str | None = None) -> TestClient:
-    """A fresh app (no lifespan: nothing loads) with the bot holder set by hand."""
+    """A fresh app (no lifespan: nothing loads) with the bot holder set by hand; the
+    client sends an OUT-001 token (real signature checks, no database)."""
     app = create_app()
     app.state.bot = BotHolder()
     app.state.bot.service, app.state.bot.error = service, error
-    return TestClient(app, raise_server_exceptions=False)
+    if service is not None:
+        app.state.bot.auth = Authenticator(signer(), NothingRevoked(), NoAudit())
+    return TestClient(app, raise_server_exceptions=False, headers=bearer("OUT-001"))
 
 
 def assert_error(response, status: int, code: str) -> dict:

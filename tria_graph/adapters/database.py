@@ -15,6 +15,7 @@ import uuid
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -216,6 +217,59 @@ class ChatMessageRow(Base):
     session_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     message: Mapped[dict] = mapped_column(JSON().with_variant(JSONB, "postgresql"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UserRow(Base):
+    """Someone who logs in: an outlet's user (role customer, outlet_id set; an outlet
+    may have several) or Tria's staff (role staff or admin, no outlet)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    # argon2id (tria_graph/auth/passwords.py); NULL until the user sets a password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # customer | staff | admin
+    outlet_id: Mapped[str | None] = mapped_column(ForeignKey("outlets.customer_id"), index=True)
+    # Every token carries the version it was issued under; bumping it (password set,
+    # `tria user revoke`) revokes all the user's tokens at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKeyRow(Base):
+    """An integration's API key: only the key's SHA-256 is stored. Several keys may share
+    a name (an integration's old and new key while it rotates)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated, e.g. "chat"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedTokenRow(Base):
+    """One revoked token (logout, a used set-password link), kept until it expires anyway."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditRow(Base):
+    """Who did what to which order, session or key, and when. Never a secret."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))  # user | api_key | staff | cli
+    actor: Mapped[str] = mapped_column(String(254))  # email, key name, or "cli"
+    outlet_id: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(40))  # login, token.issued, order.placed...
+    target: Mapped[str | None] = mapped_column(String(128))  # SO-10023, a session id, a key name
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
