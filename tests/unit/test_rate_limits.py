@@ -201,3 +201,23 @@ def test_request_outlet_is_the_one_source_of_the_outlet(env):
     unreadable = client.post("/api/chatbot", content=b"{not json", headers={"content-type": "application/json"})
     assert unreadable.status_code == 422  # refused before any dependency runs
     assert seen == ["OUT-004", "OUT-005", "OUT-006"]
+
+
+def test_login_is_limited_per_email_before_the_password_is_checked(env):
+    from tria_graph.auth import Unauthorized
+
+    env(RATE_LIMIT_LOGIN="2/minute", RATE_LIMIT_ADDRESS="100/minute")
+    client = client_for(FakeService())
+    tried = []
+
+    def wrong_password(email: str, password: str):
+        tried.append(email)
+        raise Unauthorized("bad_credentials")
+
+    client.app.state.bot.auth.login = wrong_password
+    attempt = {"email": "owner@out-001.example", "password": "guess-123456"}
+    statuses = [client.post("/api/auth/login", json=attempt).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert len(tried) == 2, "the refused attempt never reached the password check"
+    other = client.post("/api/auth/login", json={**attempt, "email": "owner@out-002.example"})
+    assert other.status_code == 401, "another email has its own count"
