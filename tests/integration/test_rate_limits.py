@@ -5,6 +5,7 @@ failing open (every request answered, the failure counted)."""
 from __future__ import annotations
 
 from contextlib import ExitStack, asynccontextmanager
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,9 @@ import server.main as server_app
 from tests.integration.test_server import private_var, serving, wait_ready
 from tests.support import backends
 from tests.support.servers import free_port
-from tests.unit.test_server_errors import TURN, FakeService
+from tests.support.auth import bearer, signer
+from tests.unit.test_server_errors import TURN, FakeService, NoAudit, NothingRevoked
+from tria_graph.auth import Authenticator
 from tria_graph.config import get_settings
 
 
@@ -44,7 +47,9 @@ def test_real_turns_are_limited_per_outlet_with_retry_after(seeded_var, tmp_path
 
 @asynccontextmanager
 async def fake_service(settings=None):
-    yield FakeService()
+    service = FakeService()
+    service.context = SimpleNamespace(database=SimpleNamespace(sessions=None))  # no users' database
+    yield service
 
 
 @pytest.fixture
@@ -52,6 +57,10 @@ def replicas(monkeypatch):
     """`start(**env)`: two instances of the app, each with its own lifespan (its own
     RateLimits) and a fake service, on the settings `env`."""
     monkeypatch.setattr(server_app, "open_chat_service", fake_service)
+    # Tokens checked by signature alone: the fake service has no users' database.
+    monkeypatch.setattr(
+        server_app.Authenticator, "from_settings", staticmethod(lambda *_: Authenticator(signer(), NothingRevoked(), NoAudit()))
+    )
     stack = ExitStack()
 
     def start(**env: str) -> list[TestClient]:
@@ -70,7 +79,7 @@ def counter(name: str, **labels) -> float:
 
 
 def turn(client: TestClient, customer: str) -> int:
-    return client.post("/api/chatbot", json={**TURN, "customer_id": customer}).status_code
+    return client.post("/api/chatbot", json={**TURN, "customer_id": customer}, headers=bearer(customer)).status_code
 
 
 def test_two_replicas_share_their_counts_through_redis(replicas, redis_prefix):
@@ -79,7 +88,7 @@ def test_two_replicas_share_their_counts_through_redis(replicas, redis_prefix):
     assert [turn(a, "OUT-001"), turn(b, "OUT-001"), turn(a, "OUT-001"), turn(b, "OUT-001")] == [200] * 4
     assert turn(a, "OUT-001") == 429 and turn(b, "OUT-001") == 429
     assert turn(b, "OUT-002") == 200  # its own count
-    refused = b.post("/api/chatbot", json=TURN)
+    refused = b.post("/api/chatbot", json=TURN, headers=bearer("OUT-001"))
     assert 55 <= int(refused.headers["retry-after"]) <= 60
     # The counters are in Redis, under the prefix.
     client = backends.require_redis()
