@@ -312,3 +312,13 @@ def test_the_audit_log_records_who_placed_an_order_and_never_a_secret(client, au
     text = response.text
     for secret in (token, key, DEMO_PASSWORD):
         assert secret not in text
+
+
+def test_audit_times_carry_their_zone(client, auth):
+    """Found by schemathesis (tests/integration/test_fuzz_http.py): SQLite returned the
+    times without a zone, which is no RFC 3339 date-time, as the schema says."""
+    auth.audit.record(("cli", "cli"), "zone.check")
+    response = client.get("/api/admin/audit", params={"action": "zone.check"},
+                          headers={"Authorization": "Bearer " + token_of(client, "admin@tria.example")})
+    at = response.json()[0]["at"]
+    assert at.endswith(("Z", "+00:00")), at
