@@ -160,7 +160,14 @@ async def invalid_request(_request: Request, exc: RequestValidationError) -> JSO
 
 
 async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """FastAPI's own errors (405, 404 route, unreadable body) in the API's error shape."""
+    """FastAPI's own errors (405, 404 route, unreadable body) in the API's error shape.
+
+    An unreadable body (not UTF-8, say) is FastAPI's 400; it is answered as every other
+    body that is not the JSON a route takes: 422 `invalid_request` (the one status the
+    schema documents for it; found by tests/integration/test_fuzz_http.py)."""
+    if exc.status_code == 400:
+        detail = [{"field": "body", "message": f"{exc.detail}: send UTF-8 JSON"}]
+        return error_response(422, "invalid_request", f"body: {detail[0]['message']}", detail=detail)
     code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     auth_audience: str = Field(default="tria-api", alias="AUTH_AUDIENCE")
     # Seconds an access token from /api/auth/login lives (short: there is no refresh token).
     access_token_ttl: int = Field(default=3600, ge=60, alias="ACCESS_TOKEN_TTL")
+    # Seconds a token's revocation lookup (a database read per request) is remembered in
+    # the process. 0 (default): every request reads it. N > 0: a token logged out on
+    # ANOTHER replica still works here for up to N s; a logout on this
+    # process takes effect at once. Revoking a user (token version) is never delayed.
+    # docs/security.md has the cost either way.
+    auth_revocation_cache_seconds: float = Field(default=0, ge=0, le=60, alias="AUTH_REVOCATION_CACHE_SECONDS")
     # The login cookies' Secure flag; false only for a browser on http://localhost.
     auth_cookie_secure: bool = Field(default=True, alias="AUTH_COOKIE_SECURE")
 

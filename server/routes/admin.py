@@ -11,7 +11,7 @@ from ..deps import AdminDep, AuthenticatorDep
 from ..errors import documented
 from ..schemas import AuditEntryOut
 
-router = APIRouter(prefix="/api/admin", responses=documented(401, 403, 503))
+router = APIRouter(prefix="/api/admin", responses=documented(401, 403, 422, 503))
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])

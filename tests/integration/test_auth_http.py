@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -22,12 +23,14 @@ from tria_graph.demo_data import DEMO_PASSWORD
 
 TEST_KID = parse_keys(TEST_SIGNING_KEYS)[0].kid
 OWNED = "mx-owned"  # a session of OUT-001
+METRICS_TOKEN = "m" * 40
 
 
 @pytest.fixture(scope="module")
 def client(seeded_var, tmp_path_factory):
     var = private_var(seeded_var, tmp_path_factory.mktemp("auth") / "var")
-    with serving(var, auth=False) as client:
+    # /metrics as deployed behind a proxy: METRICS_TOKEN set (the TestClient is no loopback peer).
+    with serving(var, auth=False, env={"METRICS_TOKEN": METRICS_TOKEN}) as client:
         wait_ready(client)
         opened = client.post("/api/chatbot", json={"message": "hello", "session_id": OWNED}, headers=bearer("OUT-001"))
         assert opened.status_code == 200, opened.text
@@ -91,6 +94,8 @@ def credentials(client, auth, name: str) -> dict:
         return {"Authorization": "Bearer " + token_of(client, "ops@tria.example")}
     if name == "admin":
         return {"Authorization": "Bearer " + token_of(client, "admin@tria.example")}
+    if name == "metrics-token":
+        return {"Authorization": f"Bearer {METRICS_TOKEN}"}
     raise ValueError(name)
 
 
@@ -106,40 +111,110 @@ def call(client, route: str, headers: dict, customer: str | None = "OUT-001"):
         return client.get("/api/admin/audit", headers=headers)
     if route == "me":
         return client.get("/api/auth/me", headers=headers)
+    if route == "login":  # public: the body's email and password are the credentials
+        response = client.post("/api/auth/login", json={"email": "owner@out-002.example", "password": DEMO_PASSWORD},
+                               headers=headers)
+        client.cookies.clear()
+        return response
+    if route == "set-password":  # public: the body's one-time token is the credential
+        return client.post("/api/auth/set-password", json={"token": "not-a-link", "password": "a long new password"},
+                           headers=headers)
+    if route in ("health", "readiness", "metrics"):
+        return client.get(f"/{route}", headers=headers)
+    if route == "logout":  # last: it revokes the token it carries
+        return client.post("/api/auth/logout", headers=headers)
     raise ValueError(route)
 
 
-ROUTES = ("chatbot", "stream", "transcript", "audit", "me")
-# credentials: expected status on each route, in ROUTES' order.
-MATRIX = {
-    "none": (401, 401, 401, 401, 401),
-    "malformed": (401, 401, 401, 401, 401),
-    "not-bearer": (401, 401, 401, 401, 401),
-    "forged": (401, 401, 401, 401, 401),
-    "expired": (401, 401, 401, 401, 401),
-    "revoked": (401, 401, 401, 401, 401),
-    "revoked-api-key": (401, 401, 401, 401, 401),
-    "other-outlet": (403, 403, 403, 403, 200),
-    "right-outlet": (200, 200, 200, 403, 200),
-    "user-of-outlet": (200, 200, 200, 403, 200),
-    "api-key": (200, 200, 200, 403, 200),
-    "api-key-no-scope": (403, 403, 403, 403, 200),
-    "staff": (403, 403, 403, 403, 200),
-    "admin": (403, 403, 403, 200, 200),
+# Every route of the app, in the order each row of credentials tries them (logout last).
+ROUTES = {
+    "chatbot": "POST /api/chatbot",
+    "stream": "POST /api/chatbot/stream",
+    "transcript": "GET /api/sessions/{id}/messages",
+    "audit": "GET /api/admin/audit",
+    "me": "GET /api/auth/me",
+    "login": "POST /api/auth/login",
+    "set-password": "POST /api/auth/set-password",
+    "health": "GET /health",
+    "readiness": "GET /readiness",
+    "metrics": "GET /metrics",
+    "logout": "POST /api/auth/logout",
 }
+# credentials: expected status on each route, in ROUTES' order. docs/security.md shows
+# this table (routes x credentials); test_the_matrix_in_the_docs_is_this_one keeps them equal.
+MATRIX = {
+    #                  chat stream trans audit  me  login setpw health ready metrics logout
+    "none":             (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "malformed":        (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "not-bearer":       (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "forged":           (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "expired":          (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "revoked":          (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "revoked-api-key":  (401, 401, 401, 401, 401, 200, 401, 200, 200, 401, 401),
+    "other-outlet":     (403, 403, 403, 403, 200, 200, 401, 200, 200, 401, 204),
+    "right-outlet":     (200, 200, 200, 403, 200, 200, 401, 200, 200, 401, 204),
+    "user-of-outlet":   (200, 200, 200, 403, 200, 200, 401, 200, 200, 401, 204),
+    "api-key":          (200, 200, 200, 403, 200, 200, 401, 200, 200, 401, 403),
+    "api-key-no-scope": (403, 403, 403, 403, 200, 200, 401, 200, 200, 401, 403),
+    "staff":            (403, 403, 403, 403, 200, 200, 401, 200, 200, 401, 204),
+    "admin":            (403, 403, 403, 200, 200, 200, 401, 200, 200, 401, 204),
+    "metrics-token":    (401, 401, 401, 401, 401, 200, 401, 200, 200, 200, 401),
+}
+# What each row sends (the docs' legend).
+CREDENTIALS = {
+    "none": "no credentials",
+    "malformed": "`Bearer not.a.token`",
+    "not-bearer": "`Authorization: Basic ...`",
+    "forged": "a token with our kid, signed with another secret",
+    "expired": "a token that expired an hour ago",
+    "revoked": "a user's token after its logout",
+    "revoked-api-key": "an API key after `tria apikey revoke`",
+    "other-outlet": "OUT-002's token, on OUT-001's session / customer_id",
+    "right-outlet": "OUT-001's token (`tria token --customer OUT-001`)",
+    "user-of-outlet": "OUT-001's owner, logged in",
+    "api-key": "an API key (chat scope) naming customer_id OUT-001",
+    "api-key-no-scope": "an API key without the chat scope",
+    "staff": "a staff user (ops@), logged in",
+    "admin": "an administrator, logged in",
+    "metrics-token": "`Bearer $METRICS_TOKEN`",
+}
+# Observed statuses, filled in by test_authorization_matrix (scripts/auth_matrix.py writes them).
+OBSERVED: dict[str, dict[str, int]] = {}
 
 
 @pytest.mark.parametrize("who", MATRIX)
 def test_authorization_matrix(client, auth, who):
     headers = credentials(client, auth, who)
+    seen = OBSERVED.setdefault(who, {})
     for route, expected in zip(ROUTES, MATRIX[who]):
         response = call(client, route, headers)
+        seen[route] = response.status_code
         assert response.status_code == expected, f"{who} on {route}: {response.status_code} {response.text}"
         if expected == 401:
             body = assert_error(response, 401, "unauthorized")
             assert response.headers["www-authenticate"] == "Bearer"
         elif expected == 403:
             assert_error(response, 403, "forbidden")
+
+
+def matrix_table(matrix: dict[str, tuple[int, ...]]) -> str:
+    """The matrix as docs/security.md shows it: a row per route, a column per credential."""
+    who = list(matrix)
+    lines = ["| route | " + " | ".join(who) + " |", "|---|" + "---|" * len(who)]
+    for i, (route, label) in enumerate(ROUTES.items()):
+        lines.append(f"| `{label}` | " + " | ".join(str(matrix[w][i]) for w in who) + " |")
+    return "\n".join(lines)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+BEGIN, END = "<!-- auth-matrix: begin (scripts/auth_matrix.py) -->", "<!-- auth-matrix: end -->"
+
+
+def test_the_matrix_in_the_docs_is_this_one():
+    text = DOCS.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text, "docs/security.md has no matrix block: run scripts/auth_matrix.py"
+    shown = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert shown == matrix_table(MATRIX), "docs/security.md's matrix differs from MATRIX: run scripts/auth_matrix.py"
 
 
 def test_the_token_names_the_outlet_and_another_outlet_in_the_body_is_403(client):
@@ -312,3 +387,13 @@ def test_the_audit_log_records_who_placed_an_order_and_never_a_secret(client, au
     text = response.text
     for secret in (token, key, DEMO_PASSWORD):
         assert secret not in text
+
+
+def test_audit_times_carry_their_zone(client, auth):
+    """Found by schemathesis (tests/integration/test_fuzz_http.py): SQLite returned the
+    times without a zone, which is no RFC 3339 date-time, as the schema says."""
+    auth.audit.record(("cli", "cli"), "zone.check")
+    response = client.get("/api/admin/audit", params={"action": "zone.check"},
+                          headers={"Authorization": "Bearer " + token_of(client, "admin@tria.example")})
+    at = response.json()[0]["at"]
+    assert at.endswith(("Z", "+00:00")), at

@@ -186,3 +186,64 @@ def test_staff_do_not_use_customer_routes():
     assert Identity("staff", "admin@tria.example", "admin").is_admin
     with pytest.raises(Forbidden):
         ops.customer_for("OUT-001")
+
+
+# --- the revocation lookup's cache (AUTH_REVOCATION_CACHE_SECONDS) -----------------------
+
+
+class RevocationStore:
+    """The store's revocation reads, counted; `revoked` is what another replica wrote."""
+
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.reads = 0
+
+    def is_revoked(self, jti: str) -> bool:
+        self.reads += 1
+        return jti in self.revoked
+
+    def revoke_token(self, jti, expires_at, now) -> None:
+        self.revoked.add(jti)
+
+
+class Quiet:
+    def record(self, *args, **kwargs) -> None:
+        pass
+
+
+def cached_authenticator(seconds: float, now: list[float]):
+    from datetime import datetime, timezone
+
+    from tria_graph.auth import Authenticator
+
+    store = RevocationStore()
+    clock = lambda: datetime.fromtimestamp(now[0], timezone.utc)  # noqa: E731
+    return Authenticator(TokenSigner([NEW]), store, Quiet(), clock=clock, revocation_cache_seconds=seconds), store
+
+
+def test_without_the_cache_every_check_reads_the_revocation():
+    auth, store = cached_authenticator(0, [time.time()])
+    token = outlet_token(auth.signer)
+    for _ in range(3):
+        auth.authenticate_token(token)
+    assert store.reads == 3
+
+
+def test_the_revocation_cache_reads_once_per_ttl_and_a_local_logout_is_at_once():
+    now = [time.time()]
+    auth, store = cached_authenticator(5, now)
+    token, other = outlet_token(auth.signer), outlet_token(auth.signer)
+    for _ in range(3):
+        auth.authenticate_token(token)
+    assert store.reads == 1
+    # Revoked elsewhere (another replica, the CLI): still accepted here until the TTL ends.
+    store.revoked.add(TokenSigner([NEW]).verify(token).token_id)
+    auth.authenticate_token(token)
+    now[0] += 5.1
+    with pytest.raises(Unauthorized):
+        auth.authenticate_token(token)
+    # A logout through this authenticator takes effect at once, cached or not.
+    auth.authenticate_token(other)
+    auth.logout(Identity("customer", "outlet:OUT-001", "customer", "OUT-001"), other)
+    with pytest.raises(Unauthorized):
+        auth.authenticate_token(other)

@@ -60,7 +60,7 @@ class AuditLog:
             if action is not None:
                 query = query.where(AuditRow.action == action)
             return [
-                AuditEntry(r.at, r.actor_kind, r.actor, r.action, r.target, r.outlet_id, r.details or {})
+                AuditEntry(_utc(r.at), r.actor_kind, r.actor, r.action, r.target, r.outlet_id, r.details or {})
                 for r in s.scalars(query)
             ]
 
@@ -72,3 +72,8 @@ def turn_action(turn) -> tuple[str, str] | None:
     if order is not None and turn.intent == "order_placement" and order["status"] == "confirmed":
         return "order.placed", order["number"]
     return None
+
+
+def _utc(at: datetime) -> datetime:
+    """Entries are written in UTC; SQLite hands them back without the zone (Postgres with it)."""
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at

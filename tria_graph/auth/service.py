@@ -9,10 +9,12 @@ counted in `tria_auth_failures_total{reason}`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from cachetools import TTLCache
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
@@ -52,18 +54,27 @@ class Authenticator:
         audit: AuditLog,
         access_ttl: timedelta = timedelta(hours=1),
         clock: Callable[[], datetime] = _now,
+        revocation_cache_seconds: float = 0,
     ) -> None:
         self.signer = signer
         self.store = store
         self.audit = audit
         self.access_ttl = access_ttl
         self.clock = clock
+        # jti -> revoked, remembered revocation_cache_seconds (AUTH_REVOCATION_CACHE_SECONDS;
+        # 0: off). Bounded; checks run on worker threads, hence the lock.
+        self._revoked: TTLCache | None = (
+            TTLCache(10_000, revocation_cache_seconds, timer=lambda: self.clock().timestamp())
+            if revocation_cache_seconds > 0 else None
+        )
+        self._revoked_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: sessionmaker) -> Authenticator:
         return cls(
             TokenSigner.from_settings(settings), AuthStore(sessions), AuditLog(sessions),
             timedelta(seconds=settings.access_token_ttl),
+            revocation_cache_seconds=settings.auth_revocation_cache_seconds,
         )
 
     # --- logging in and issuing tokens --------------------------------------------------
@@ -113,7 +124,7 @@ class Authenticator:
             claims = self.signer.verify(token)
         except Unauthorized as exc:
             raise failed(exc.reason, exc.message) from None
-        if self.store.is_revoked(claims.token_id):
+        if self.is_revoked(claims.token_id):
             raise failed("revoked")
         if claims.user_id is None:  # a token minted for an outlet
             if not claims.subject.startswith("outlet:") or claims.role != "customer":
@@ -124,6 +135,19 @@ class Authenticator:
         if user is None or user.disabled or claims.version != user.token_version:
             raise failed("revoked")
         return _user_identity(user, claims.token_id)
+
+    def is_revoked(self, token_id: str) -> bool:
+        """The store's answer, or the cached one (AUTH_REVOCATION_CACHE_SECONDS)."""
+        if self._revoked is None:
+            return self.store.is_revoked(token_id)
+        with self._revoked_lock:
+            known = self._revoked.get(token_id)
+        if known is not None:
+            return known
+        revoked = self.store.is_revoked(token_id)
+        with self._revoked_lock:
+            self._revoked[token_id] = revoked
+        return revoked
 
     def authenticate_api_key(self, key: str) -> Identity:
         if not api_keys.looks_like_a_key(key):
@@ -142,6 +166,9 @@ class Authenticator:
         claims = self.signer.verify(token)
         expires = datetime.fromtimestamp(claims.expires_at, timezone.utc)
         self.store.revoke_token(claims.token_id, expires, self.clock())
+        if self._revoked is not None:  # at once in this process, whatever the cache held
+            with self._revoked_lock:
+                self._revoked[claims.token_id] = True
         self.audit.record(actor_of(identity), "logout", outlet_id=identity.outlet_id)
 
     # --- users and passwords --------------------------------------------------------------
