@@ -25,7 +25,7 @@ from tria_graph.config import get_settings
 from tria_graph.conversation import ChatService
 from tria_graph.metrics import AUTH_FAILURES
 
-from .errors import BotNotLoaded, CsrfFailed, StreamingDisabled
+from .exceptions import BotNotLoaded, CsrfFailed, StreamingDisabled
 
 SESSION_COOKIE = "tria_session"
 CSRF_COOKIE = "tria_csrf"

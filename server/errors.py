@@ -24,38 +24,10 @@ from tria_graph.adapters.session_locks import SessionBusy
 from tria_graph.auth import CustomerRequired, Forbidden, Unauthorized, WeakPassword
 from tria_graph.conversation import SessionForbidden, SessionNotFound, UnknownCustomer
 
+from .exceptions import BotNotLoaded, CsrfFailed, MetricsForbidden, MetricsUnauthorized, NotReady, StreamingDisabled
 from .schemas import ErrorBody
 
 log = logging.getLogger("tria.server")
-
-
-class BotNotLoaded(Exception):
-    """A request came while the bot loads, or after loading failed (`reason`)."""
-
-    def __init__(self, reason: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class NotReady(BotNotLoaded):
-    """The readiness probe's answer before the bot is loaded (its own entry in ERRORS:
-    handlers are looked up by the exception's nearest class)."""
-
-
-class CsrfFailed(Forbidden):
-    """A cookie-authenticated POST without the matching X-CSRF-Token header."""
-
-
-class StreamingDisabled(Exception):
-    """POST /api/chatbot/stream with ENABLE_STREAMING=false."""
-
-
-class MetricsUnauthorized(Exception):
-    """GET /metrics without the METRICS_TOKEN bearer token (server/metrics_access.py)."""
-
-
-class MetricsForbidden(Exception):
-    """GET /metrics from a non-loopback client while no METRICS_TOKEN is set."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +47,13 @@ DATABASE_UNAVAILABLE = ApiError(
     503, "database_unavailable", lambda e: "The database is not answering; please retry shortly.", RETRY_SOON, outage=True
 )
 
+_LIMITED_BY = {"customer": "this outlet", "address": "your address", "login": "this login"}
 ERRORS: dict[type[Exception], ApiError] = {
     # Which check failed (expired, forged, revoked...) is logged and counted, not told.
     Unauthorized: ApiError(401, "unauthorized", lambda e: e.message, {"WWW-Authenticate": "Bearer"}),
     Forbidden: ApiError(403, "forbidden", lambda e: str(e) or "Not allowed."),
     CsrfFailed: ApiError(403, "csrf_failed", lambda e: "Send the csrf cookie's value in the X-CSRF-Token header."),
-    CustomerRequired: ApiError(
-        422, "invalid_request", lambda e: "customer_id: required with an API key (it names the outlet served)."
-    ),
+    CustomerRequired: ApiError(422, "invalid_request", lambda e: "customer_id: required with an API key (it names the outlet served)."),
     WeakPassword: ApiError(422, "invalid_request", lambda e: f"password: {e}"),
     UnknownCustomer: ApiError(404, "unknown_customer", lambda e: f"No outlet has customer_id {e.args[0]!r}."),
     SessionForbidden: ApiError(403, "forbidden", lambda e: "This session belongs to another customer."),
@@ -95,21 +66,12 @@ ERRORS: dict[type[Exception], ApiError] = {
     OperationalError: DATABASE_UNAVAILABLE,
     psycopg.OperationalError: DATABASE_UNAVAILABLE,
     psycopg_pool.PoolTimeout: DATABASE_UNAVAILABLE,
-    BotNotLoaded: ApiError(
-        503, "starting", lambda e: e.reason or "The bot is still loading; please retry shortly.", RETRY_SOON
-    ),
-    NotReady: ApiError(
-        503, "not_ready", lambda e: e.reason or "Loading the graph, database and knowledge base.", RETRY_SOON
-    ),
+    BotNotLoaded: ApiError(503, "starting", lambda e: e.reason or "The bot is still loading; please retry shortly.", RETRY_SOON),
+    NotReady: ApiError(503, "not_ready", lambda e: e.reason or "Loading the graph, database and knowledge base.", RETRY_SOON),
     StreamingDisabled: ApiError(
         404, "streaming_disabled", lambda e: "Streaming is off (ENABLE_STREAMING=false); use POST /api/chatbot."
     ),
-}
-
-
-# Access (issue 12): rate limits (server/limits.py) and /metrics (server/metrics_access.py).
-_LIMITED_BY = {"customer": "this outlet", "address": "your address", "login": "this login"}
-ERRORS.update({
+    # Access: rate limits (server/limits.py) and /metrics (server/metrics_access.py).
     RateLimited: ApiError(
         429, "rate_limited",
         lambda e: f"Too many requests from {_LIMITED_BY.get(e.limit, e.limit)}; retry in {e.retry_after} s.",
@@ -122,7 +84,7 @@ ERRORS.update({
     MetricsForbidden: ApiError(
         403, "forbidden", lambda e: "GET /metrics is served to loopback clients only unless METRICS_TOKEN is set.",
     ),
-})
+}
 
 
 def documented(*statuses: int) -> dict:

@@ -20,7 +20,7 @@ from fastapi import Request
 from tria_graph.config import get_settings
 from tria_graph.metrics import METRICS_REFUSED
 
-from .errors import MetricsForbidden, MetricsUnauthorized
+from .exceptions import MetricsForbidden, MetricsUnauthorized
 
 log = logging.getLogger("tria.server")
 

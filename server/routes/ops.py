@@ -12,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tria_graph import health as bot_health
 
 from ..deps import BotDep
-from ..errors import NotReady, documented
+from ..errors import documented
+from ..exceptions import NotReady
 from ..metrics_access import metrics_access
 from ..schemas import Health, Ready
 
