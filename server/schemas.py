@@ -107,16 +107,6 @@ class Me(BaseModel):
     outlet_id: str | None = None
 
 
-class AuditEntryOut(BaseModel):
-    at: datetime
-    actor_kind: str
-    actor: str
-    action: str
-    target: str | None = None
-    outlet_id: str | None = None
-    details: dict = Field(default_factory=dict)
-
-
 class ErrorBody(BaseModel):
     error: str
     message: str

@@ -7,20 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from tria_graph.auth.audit import AuditEntry
+
 from ..deps import AdminDep, AuthenticatorDep
 from ..errors import documented
-from ..schemas import AuditEntryOut
 
 router = APIRouter(prefix="/api/admin", responses=documented(401, 403, 422, 503))
 
 
-@router.get("/audit", response_model=list[AuditEntryOut])
+@router.get("/audit", response_model=list[AuditEntry])
 async def audit(
     _admin: AdminDep,
     auth: AuthenticatorDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: Annotated[str | None, Query(max_length=40)] = None,
-) -> list[AuditEntryOut]:
+) -> list[AuditEntry]:
     """The newest audit entries: logins, tokens issued, API keys, orders placed and cancelled."""
     entries = await asyncio.to_thread(auth.audit.entries, limit, action)
-    return [AuditEntryOut(**vars(e)) for e in entries]
+    return entries
