@@ -40,8 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import redis
-from langchain_core.messages import AIMessage, HumanMessage
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langchain_core.messages import HumanMessage
 from prometheus_client import REGISTRY
 
 from tria_graph.adapters.database import make_engine, session_factory
@@ -49,6 +48,8 @@ from tria_graph.adapters.migrations import migrate
 from tria_graph.bootstrap import open_chat_service
 from tria_graph.config import Settings
 from tria_graph.demo_data import seed
+
+from bench_overhead import bare_graph  # noqa: E402  (one bare graph for every benchmark)
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -199,28 +200,6 @@ def embedded_var(source: Path) -> Path:
 
 
 # --- 1. Full graph against a bare graph on the same saver ------------------------------
-
-
-def bare_graph(saver):
-    """3 trivial nodes; the input message plus one reply: 2 messages per turn."""
-
-    def first(state: MessagesState) -> dict:
-        return {}
-
-    def second(state: MessagesState) -> dict:
-        return {"messages": [AIMessage(f"ok: {state['messages'][-1].content}")]}
-
-    def third(state: MessagesState) -> dict:
-        return {}
-
-    g = StateGraph(MessagesState)
-    for node in (first, second, third):
-        g.add_node(node.__name__, node)
-    g.add_edge(START, "first")
-    g.add_edge("first", "second")
-    g.add_edge("second", "third")
-    g.add_edge("third", END)
-    return g.compile(checkpointer=saver)
 
 
 async def checkpoint_overhead(settings: Settings, turns: int, warmup: int = 20) -> None:

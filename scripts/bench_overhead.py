@@ -71,24 +71,9 @@ BACKEND_VARS = ("VAR_DIR", "DATABASE_URL", "CHECKPOINT_DB", "CHROMA_DIR", "CHROM
                 "REDIS_KEY_PREFIX", "OPENAI_API_KEY", "OPENAI_BASE_URL", "XERO_CLIENT_ID",
                 "XERO_CLIENT_SECRET", "XERO_TOKEN_KEY", "WORKERS", "PYTHONPATH", "METRICS_TOKEN")
 
-# A mixed conversation (as scripts/bench_turns.py): questions, lookups, an order with a
-# change and its confirmation, an invoice, a complaint, small talk.
-SCRIPT = [
-    "hi there",
-    "what are your delivery days?",
-    "how much does it cost to cancel 6 hours before delivery",
-    "how much is a 12 inch pizza box",
-    "where is my order",
-    "need 200 12 inch pizza boxes and 300 16oz cold cups",
-    "make it 300 12 inch pizza boxes",
-    "yes",
-    "can send me the invoice for my last order",
-    "are bagasse boxes microwave safe",
-    "what's the weather like today",
-    "the boxes came damaged, very disappointed",
-    "what are your payment terms",
-    "thanks!",
-]
+# The same mixed conversation as `make bench`: questions, lookups, an order with a change
+# and its confirmation, an invoice, a complaint, small talk.
+from bench_turns import SCRIPT  # noqa: E402  (scripts/ is on sys.path: the script's own folder)
 REFERENCES = itertools.count(1000)
 
 
