@@ -53,7 +53,6 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import cProfile
 import io
-import itertools
 import pstats
 import statistics
 import sys

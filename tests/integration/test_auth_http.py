@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.integration.test_server import assert_error, private_var, serving, wait_ready
-from tests.support.auth import TEST_SIGNING_KEYS, bearer, customer_token, signer
+from tests.support.auth import TEST_SIGNING_KEYS, bearer
 from tria_graph.auth import TokenSigner
 from tria_graph.auth.tokens import SigningKey, parse_keys
 from tria_graph.demo_data import DEMO_PASSWORD

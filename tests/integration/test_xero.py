@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from datetime import date
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from tests.support import backends
-from tests.support.fake_xero import TENANT_ID, Fault, FakeXero, FakeXeroServer, parse_date
+from tests.support.fake_xero import TENANT_ID, Fault, FakeXeroServer, parse_date
 from tests.support.xero_parts import Shop, drain, xero_settings
 from tria_graph.adapters.database import XeroTokenRow
 from tria_graph.adapters.xero.limits import LocalRateLimiter

@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, urlencode

@@ -15,12 +15,10 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import psycopg
-import pytest
 
 from tests.support import backends
 from tests.conftest import db_rows, make_settings

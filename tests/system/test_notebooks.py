@@ -5,7 +5,6 @@ Each runs in a fresh kernel, in a private VAR_DIR copied from the seeded test da
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
